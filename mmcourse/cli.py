@@ -1,0 +1,210 @@
+"""Instructor commands.
+
+  mmcourse run [--smoke] [--only 01,03] [--out DIR] [--device NAME] [--seed N] [-p NAME VALUE ...]
+      Execute the course notebooks in order with papermill and write DIR/summary.json
+      and DIR/summary.md (status, seconds and recorded results of every notebook).
+  mmcourse list
+      The notebooks the runner would execute.
+  mmcourse strip-solutions SRC DST
+      Student copies of notebooks: code between "# BEGIN SOLUTION" and "# END SOLUTION"
+      is replaced by a placeholder that still parses.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .results import collect
+
+NOTEBOOK_NAME = re.compile(r"^(\d{2}[a-z]?)_[\w-]+\.ipynb$")
+
+
+def default_notebook_dir() -> Path:
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    return here if here.is_dir() else Path.cwd() / "notebooks"
+
+
+def find_notebooks(directory: Path, only: str | None = None) -> list[Path]:
+    if not directory.is_dir():
+        raise SystemExit(f"error: notebook directory {directory} does not exist; pass --notebooks DIR")
+    books = sorted(p for p in directory.iterdir() if NOTEBOOK_NAME.match(p.name))
+    if only:
+        prefixes = [p.strip() for p in only.split(",") if p.strip()]
+        chosen = [b for b in books if any(b.name.startswith(p) for p in prefixes)]
+        unknown = [p for p in prefixes if not any(b.name.startswith(p) for b in books)]
+        if unknown:
+            raise SystemExit(f"error: --only {','.join(unknown)} matches no notebook; "
+                             f"available: {', '.join(NOTEBOOK_NAME.match(b.name).group(1) for b in books)}")
+        books = chosen
+    if not books:
+        raise SystemExit(f"error: no notebooks named NN_name.ipynb in {directory}")
+    return books
+
+
+def parse_value(text: str):
+    """A -p value as a Python literal (number, bool, None, string, list); plain text otherwise."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _out_dir(arg: str | None, overwrite: bool) -> Path:
+    if arg is None:
+        base = Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+        out, k = base, 1
+        while out.exists():
+            out, k = Path(f"{base}-{k}"), k + 1
+        return out
+    out = Path(arg)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        if sys.stdin.isatty():
+            answer = input(f"{out} holds an earlier run. Overwrite it? [y/N] ").strip().lower()
+            if answer in ("y", "yes"):
+                return out
+        raise SystemExit(f"error: {out} already holds an earlier run; choose another --out or pass --overwrite")
+    return out
+
+
+def _last_line(exc: BaseException) -> str:
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename:
+        text = f"{ename}: {evalue}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def run_notebook(path: Path, out_path: Path, parameters: dict, cwd: Path) -> dict:
+    import papermill as pm
+
+    start = time.perf_counter()
+    status, error = "ok", None
+    try:
+        pm.execute_notebook(str(path), str(out_path), parameters=parameters, kernel_name="python3",
+                            cwd=str(cwd), progress_bar=False, log_output=False)
+    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
+        status, error = "failed", _last_line(exc)
+    seconds = time.perf_counter() - start
+    results = []
+    if out_path.exists():
+        nb = json.loads(out_path.read_text())
+        results = [{"name": r["name"], "value": r["value"], "target": f"{r['op']} {r['target']}",
+                    "passed": r["passed"]} for r in collect(nb)]
+    entry = {"name": path.stem, "status": status, "seconds": round(seconds, 1), "results": results}
+    if error:
+        entry["error"] = error
+    return entry
+
+
+def write_summary(out: Path, entries: list[dict], meta: dict) -> None:
+    (out / "summary.json").write_text(json.dumps({**meta, "notebooks": entries}, indent=2))
+    lines = [f"# Course run {meta['started']}", "",
+             f"mode: {'SMOKE' if meta['smoke'] else 'FULL'}, device: {meta['device']}, seed: {meta['seed']}", "",
+             "| notebook | status | seconds | targets reached |", "|---|---|---|---|"]
+    for e in entries:
+        reached = f"{sum(r['passed'] for r in e['results'])}/{len(e['results'])}"
+        status = e["status"] + (f" ({e['error']})" if e.get("error") else "")
+        lines.append(f"| {e['name']} | {status} | {e['seconds']} | {reached} |")
+    for e in entries:
+        if e["results"]:
+            lines += ["", f"## {e['name']}", "", "| result | value | target | passed |", "|---|---|---|---|"]
+            lines += [f"| {r['name']} | {r['value']:.4g} | {r['target']} | {'yes' if r['passed'] else 'NO'} |"
+                      for r in e["results"]]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def cmd_run(args) -> int:
+    from .env import get_device
+
+    nb_dir = Path(args.notebooks).resolve() if args.notebooks else default_notebook_dir()
+    books = find_notebooks(nb_dir, args.only)
+    try:
+        get_device(args.device)  # fail now, with the valid choices, not inside every notebook
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    out = _out_dir(args.out, args.overwrite).resolve()
+    if out == nb_dir or nb_dir in out.parents:
+        raise SystemExit(f"error: --out {out} is inside the notebooks directory; the runner never writes there")
+    out.mkdir(parents=True, exist_ok=True)
+    params = {name: parse_value(value) for name, value in (args.param or [])}
+    params.update(SMOKE=args.smoke, SEED=args.seed, DEVICE=args.device)
+    meta = {"started": datetime.now().isoformat(timespec="seconds"), "smoke": args.smoke,
+            "device": args.device, "seed": args.seed, "parameters": params}
+    print(f"running {len(books)} notebook(s) from {nb_dir} -> {out}", flush=True)
+    entries = []
+    for i, book in enumerate(books, 1):
+        print(f"[{i}/{len(books)}] {book.stem} ...", end=" ", flush=True)
+        entry = run_notebook(book, out / book.name, params, nb_dir)
+        entries.append(entry)
+        reached = sum(r["passed"] for r in entry["results"])
+        print(f"{entry['status']} in {entry['seconds']} s, {reached}/{len(entry['results'])} targets"
+              + (f" - {entry['error']}" if entry.get("error") else ""), flush=True)
+        write_summary(out, entries, meta)  # after every notebook, so a crash leaves a summary
+    failed = [e["name"] for e in entries if e["status"] != "ok"]
+    print(f"summary: {out / 'summary.md'}" + (f"; FAILED: {', '.join(failed)}" if failed else "; all ok"))
+    return 1 if failed else 0
+
+
+SOLUTION = re.compile(r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n.*?^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M)
+
+
+def strip_solutions(source: str) -> str:
+    return SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError('exercise: your code here')\n", source)
+
+
+def cmd_strip(args) -> int:
+    import nbformat
+
+    src, dst = Path(args.src), Path(args.dst)
+    books = [src] if src.is_file() else sorted(src.glob("*.ipynb"))
+    if not books:
+        raise SystemExit(f"error: no notebooks at {src}")
+    dst.mkdir(parents=True, exist_ok=True)
+    for book in books:
+        nb = nbformat.read(book, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and "# BEGIN SOLUTION" in cell.source:
+                cell.source = strip_solutions(cell.source)
+                ast.parse(cell.source)  # student copies must still parse
+        nbformat.write(nb, dst / book.name)
+        print(f"{book.name} -> {dst / book.name}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="mmcourse", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute notebooks with papermill and summarise the results")
+    run.add_argument("--smoke", action="store_true", help="few-second SMOKE mode (targets not enforced)")
+    run.add_argument("--only", help="comma-separated notebook prefixes, e.g. 01,03")
+    run.add_argument("--out", help="output directory (default: runs/<timestamp>)")
+    run.add_argument("--overwrite", action="store_true", help="allow --out to be a directory of an earlier run")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--notebooks", help="directory of the notebooks (default: the course's notebooks/)")
+    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="extra papermill parameter (repeatable)")
+    run.set_defaults(func=cmd_run)
+    lst = sub.add_parser("list", help="list the notebooks")
+    lst.add_argument("--notebooks")
+    lst.set_defaults(func=lambda a: print("\n".join(b.name for b in find_notebooks(
+        Path(a.notebooks) if a.notebooks else default_notebook_dir()))) or 0)
+    strip = sub.add_parser("strip-solutions", help="write student copies without exercise solutions")
+    strip.add_argument("src")
+    strip.add_argument("dst")
+    strip.set_defaults(func=cmd_strip)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

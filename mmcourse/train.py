@@ -1,0 +1,151 @@
+"""One small fit loop for every notebook, and checkpoints that load safely.
+
+``fit`` takes a model, an iterable of batches and a ``loss_fn(model, batch) -> loss``
+(a tensor, or a dict with a "loss" entry plus anything else worth logging). It moves
+batches to the device, runs AMP on CUDA when asked, clips gradients, stops after
+``max_steps`` or ``epochs``, calls ``eval_fn(model)`` every ``eval_every`` steps and at
+the end, and returns a History (lists of numbers, easy to plot).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+_META_TYPES = (str, int, float, bool, type(None))
+
+
+class History(dict):
+    """{"step": [...], "loss": [...], "eval_step": [...], <eval metric>: [...]} with .last()."""
+
+    def __init__(self):
+        super().__init__()
+        self.update(defaultdict(list))
+
+    def add(self, **values):
+        for k, v in values.items():
+            self.setdefault(k, []).append(float(v))
+
+    def last(self, key: str) -> float:
+        if not self.get(key):
+            raise KeyError(f"history has no values for {key!r}; has {sorted(k for k in self if self[k])}")
+        return self[key][-1]
+
+
+def to_device(batch, device):
+    """Move tensors inside (nested) tuples, lists and dicts to ``device``."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def fit(model, batches, loss_fn, *, optimizer=None, lr: float = 1e-3, epochs: int = 1,
+        max_steps: int | None = None, device=None, amp: bool = False, clip_grad: float | None = None,
+        eval_fn=None, eval_every: int | None = None, progress: bool = True, desc: str = "train") -> History:
+    """Train ``model`` and return its History.
+
+    Stops after ``max_steps`` optimiser steps when given (re-iterating ``batches`` as often
+    as needed), otherwise after ``epochs`` passes over ``batches``.
+    """
+    from tqdm.auto import tqdm
+
+    if epochs < 1 and not max_steps:
+        raise ValueError(f"epochs must be >= 1 (got {epochs}) unless max_steps is given")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    if optimizer is None:
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    use_amp = bool(amp) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    try:
+        per_epoch = len(batches)
+    except TypeError:
+        per_epoch = None
+    total = max_steps if max_steps else (per_epoch * epochs if per_epoch else None)
+    hist, step = History(), 0
+
+    def run_eval():
+        if eval_fn is None:
+            return
+        model.eval()
+        with torch.no_grad():
+            metrics = eval_fn(model) or {}
+        model.train()
+        hist.add(eval_step=step, **metrics)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items()})
+
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    model.train()
+    epoch = 0
+    while True:
+        for batch in batches:
+            batch = to_device(batch, device)
+            with torch.autocast(device_type="cuda", enabled=use_amp):
+                out = loss_fn(model, batch)
+            logs = dict(out) if isinstance(out, dict) else {"loss": out}
+            loss = logs["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if clip_grad:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            hist.add(step=step, **{k: (v.item() if torch.is_tensor(v) else v) for k, v in logs.items()})
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_description(f"{desc} loss {loss.item():.3f}")
+            if eval_every and step % eval_every == 0:
+                run_eval()
+            if max_steps and step >= max_steps:
+                break
+        epoch += 1
+        if step == 0:
+            raise ValueError("the batches iterable is empty; nothing to train on")
+        if (max_steps and step >= max_steps) or (not max_steps and epoch >= epochs):
+            break
+    if eval_fn is not None and (not hist.get("eval_step") or hist["eval_step"][-1] != step):
+        run_eval()
+    bar.close()
+    model.eval()
+    return hist
+
+
+def save_checkpoint(path, model, optimizer=None, **meta) -> Path:
+    """Save state dicts plus simple metadata (str/int/float/bool/None) to ``path``."""
+    for k, v in meta.items():
+        if not isinstance(v, _META_TYPES):
+            raise TypeError(f"checkpoint metadata {k!r} must be str/int/float/bool/None, got {type(v).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"model": model.state_dict(), "meta": dict(meta)}
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    torch.save(state, path)
+    return path
+
+
+def load_checkpoint(path, model, optimizer=None, map_location="cpu") -> dict:
+    """Load a checkpoint written by save_checkpoint with ``weights_only=True``; returns its metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{path} is not a checkpoint written by mmcourse.train.save_checkpoint")
+    model.load_state_dict(state["model"])
+    if optimizer is not None:
+        if "optimizer" not in state:
+            raise ValueError(f"{path} holds no optimizer state")
+        optimizer.load_state_dict(state["optimizer"])
+    return state.get("meta", {})

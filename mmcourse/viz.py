@@ -1,0 +1,114 @@
+"""Figures the notebooks share. Every function returns the matplotlib Figure it drew,
+with labelled axes, so a notebook can show it, save it or test it."""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def _hwc(img) -> np.ndarray:
+    a = img.detach().cpu().float().numpy() if torch.is_tensor(img) else np.asarray(img, dtype=np.float32)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+        a = a.transpose(1, 2, 0)  # CHW -> HWC
+    return a.squeeze(-1) if a.ndim == 3 and a.shape[-1] == 1 else a
+
+
+def image_grid(images, captions=None, ncols: int = 6, title: str | None = None, size: float = 2.0,
+               fontsize: int = 7, wrap: int = 28):
+    """Images (a batch tensor (B, C, H, W) or a list) in a grid, captions underneath."""
+    images = list(images)
+    if not images:
+        raise ValueError("image_grid needs at least one image")
+    if captions is not None and len(captions) != len(images):
+        raise ValueError(f"{len(captions)} captions for {len(images)} images")
+    ncols = min(ncols, len(images))
+    nrows = math.ceil(len(images) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.5 * bool(captions)) * nrows),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, img in enumerate(images):
+        ax = axes.flat[i]
+        a = _hwc(img)
+        ax.imshow(a.clip(0, 1) if a.ndim == 3 else a, cmap=None if a.ndim == 3 else "gray")
+        if captions is not None:
+            ax.set_title(_wrap(str(captions[i]), wrap), fontsize=fontsize)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "\n".join(lines + [line])
+
+
+def training_curves(history, keys=("loss",), x: str = "step", title: str | None = None, smooth: int = 1):
+    """One panel per key of a History (or dict of lists); ``smooth`` = moving-average window."""
+    keys = [k for k in keys if history.get(k)]
+    if not keys:
+        raise ValueError(f"history has none of the keys {keys}; it has {sorted(history)}")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.2), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        y = np.asarray(history[key], dtype=float)
+        xs = np.asarray(history.get(x if len(history.get(x, [])) == len(y) else "eval_step", range(len(y))))
+        if smooth > 1 and len(y) > smooth:
+            y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+            xs = xs[smooth - 1:]
+        ax.plot(xs[:len(y)], y)
+        ax.set_xlabel(x)
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_map(points, labels, groups=None, title: str | None = None, ax=None):
+    """2-D scatter of embedded items with text labels, coloured by group."""
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must be (N, 2), got {points.shape}")
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 6))
+    groups = list(groups) if groups is not None else ["item"] * len(points)
+    palette = plt.get_cmap("tab10")
+    for k, g in enumerate(dict.fromkeys(groups)):
+        idx = [i for i, h in enumerate(groups) if h == g]
+        ax.scatter(points[idx, 0], points[idx, 1], color=palette(k % 10), label=g, s=30)
+    for (px, py), text in zip(points, labels):
+        ax.annotate(text, (px, py), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("component 1")
+    ax.set_ylabel("component 2")
+    ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title)
+    return fig or ax.figure
+
+
+def spectrogram(spec_db, sample_rate: int, hop: int, ax=None, title: str | None = None):
+    """A (freq, time) dB spectrogram with axes in seconds and Hz."""
+    s = spec_db.detach().cpu().numpy() if torch.is_tensor(spec_db) else np.asarray(spec_db)
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3))
+    extent = (0, s.shape[1] * hop / sample_rate, 0, sample_rate / 2)
+    im = ax.imshow(s, origin="lower", aspect="auto", extent=extent, cmap="magma")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz)")
+    ax.figure.colorbar(im, ax=ax, label="dB")
+    if title:
+        ax.set_title(title)
+    return fig or ax.figure

@@ -1,0 +1,96 @@
+"""torch Datasets over the procedural world: captioning, retrieval and VQA.
+
+Each dataset samples its scenes from a seed, renders them once in batches (kept as
+uint8 to save memory) and builds its text deterministically, so two datasets with the
+same arguments are identical. Splits are different seeds; ``exclude``/``only`` hold out
+(colour, shape) combinations for compositional tests.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from . import language as L
+from .scenes import render, sample_scenes
+
+
+class WorldDataset(Dataset):
+    """Scenes and their rendered images; the base of the task datasets."""
+
+    def __init__(self, n: int, seed: int = 0, resolution: int = 64, render_batch: int = 512, **scene_kwargs):
+        self.seed, self.resolution = seed, resolution
+        self.scenes = sample_scenes(n, seed, **scene_kwargs)
+        chunks = [(render(self.scenes[i:i + render_batch], resolution) * 255).round().to(torch.uint8)
+                  for i in range(0, len(self.scenes), render_batch)]
+        self.images_u8 = torch.cat(chunks)  # (N, 3, H, W) uint8
+        self.vocab = L.build_vocab()
+
+    def _rng(self, index: int, salt: int) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64([self.seed, index, salt]))
+
+    def image(self, index: int) -> torch.Tensor:
+        return self.images_u8[index].float() / 255
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def __getitem__(self, index: int):
+        return self.image(index), index
+
+
+class CaptionDataset(WorldDataset):
+    """(image, tokens, length, scene index) for every (scene, caption) pair: N x captions_per_scene items.
+
+    tokens: <start> words <end> <pad>..., padded to ``max_len``; length counts <start> and <end>.
+    """
+
+    def __init__(self, n: int, seed: int = 0, captions_per_scene: int = 5, max_len: int = 64, **kw):
+        super().__init__(n, seed, **kw)
+        self.k, self.max_len = captions_per_scene, max_len
+        self.captions = [L.captions(s, captions_per_scene, self._rng(i, 1)) for i, s in enumerate(self.scenes)]
+        flat = [c for cs in self.captions for c in cs]
+        self.tokens = torch.tensor([self.vocab.encode(c, max_len=max_len) for c in flat])
+        self.lengths = (self.tokens != self.vocab.pad).sum(1)
+
+    def __len__(self) -> int:
+        return len(self.scenes) * self.k
+
+    def __getitem__(self, index: int):
+        scene = index // self.k
+        return self.image(scene), self.tokens[index], self.lengths[index], scene
+
+
+class RetrievalDataset(CaptionDataset):
+    """Caption pairs for contrastive learning; ``caption_scene`` maps each caption to its image (1:N)."""
+
+    @property
+    def caption_scene(self) -> torch.Tensor:
+        return torch.arange(len(self.scenes)).repeat_interleave(self.k)
+
+
+class VQADataset(WorldDataset):
+    """(image, question tokens, answer id, family id) for ``questions_per_scene`` questions a scene."""
+
+    FAMILIES = ("non-relational", "relational", "counting")
+
+    def __init__(self, n: int, seed: int = 0, questions_per_scene: int = 5, max_len: int = 24,
+                 types=L.QUESTION_TYPES, **kw):
+        super().__init__(n, seed, **kw)
+        self.questions, self.owner = [], []
+        for i, s in enumerate(self.scenes):
+            for q in L.questions(s, questions_per_scene, self._rng(i, 2), types=types):
+                self.questions.append(q)
+                self.owner.append(i)
+        if not self.questions:
+            raise ValueError(f"no question of types {types} fits these scenes; the split would be empty")
+        self.answers = L.ANSWERS
+        self.tokens = torch.tensor([self.vocab.encode(q.text, max_len=max_len) for q in self.questions])
+        self.answer_ids = torch.tensor([self.answers.index(q.answer) for q in self.questions])
+        self.family_ids = torch.tensor([self.FAMILIES.index(q.family) for q in self.questions])
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def __getitem__(self, index: int):
+        return self.image(self.owner[index]), self.tokens[index], self.answer_ids[index], self.family_ids[index]

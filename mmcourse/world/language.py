@@ -1,0 +1,354 @@
+"""Language of the procedural world: captions (several per scene), tags, a vocabulary,
+and questions with their answers and the programs that answer them.
+
+Everything is generated from a grammar, so the full vocabulary is known in advance and
+every sentence is true of its scene. Randomness comes from a numpy Generator that the
+caller passes (or a seed), which keeps datasets deterministic.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scenes import COLOURS, SHAPES, SIZES, Obj
+
+NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below"}
+INTROS = ("there is", "a picture of", "this scene shows", "we see", "an image with")
+COUNT_INTROS = ("{n} {objects}:", "{n} {objects} in total:")
+
+PAD, BOS, EOS, UNK = "<pad>", "<start>", "<end>", "<unk>"
+SPECIALS = (PAD, BOS, EOS, UNK)
+_TOKEN = re.compile(r"[a-z]+|[?:,.]")
+
+
+def _rng(rng) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.Generator(np.random.PCG64(0 if rng is None else rng))
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words; punctuation is dropped except '?' (questions)."""
+    return [t for t in _TOKEN.findall(text.lower()) if t not in {",", ".", ":"}]
+
+
+class Vocabulary:
+    """Token <-> id mapping with <pad>=0, <start>=1, <end>=2, <unk>=3."""
+
+    def __init__(self, words):
+        words = [w for w in dict.fromkeys(words) if w not in SPECIALS]
+        self.itos = list(SPECIALS) + sorted(words)
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.pad, self.bos, self.eos, self.unk = (self.stoi[s] for s in SPECIALS)
+
+    @classmethod
+    def from_texts(cls, texts, min_count: int = 1) -> "Vocabulary":
+        counts = Counter(t for text in texts for t in tokenize(text))
+        return cls(w for w, c in counts.items() if c >= min_count)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, word) -> bool:
+        return word in self.stoi
+
+    def encode(self, text: str, add_special: bool = True, max_len: int | None = None) -> list[int]:
+        """Token ids; with add_special, wrapped in <start> ... <end>; padded to max_len."""
+        ids = [self.stoi.get(t, self.unk) for t in tokenize(text)]
+        if add_special:
+            ids = [self.bos] + ids + [self.eos]
+        if max_len is not None:
+            if len(ids) > max_len:
+                raise ValueError(f"text has {len(ids)} tokens, more than max_len={max_len}: {text!r}")
+            ids = ids + [self.pad] * (max_len - len(ids))
+        return ids
+
+    def decode(self, ids, strip_special: bool = True) -> str:
+        words = []
+        for i in (int(i) for i in ids):
+            if not 0 <= i < len(self.itos):
+                raise ValueError(f"token id {i} is outside the vocabulary (size {len(self.itos)})")
+            w = self.itos[i]
+            if strip_special and w == EOS:
+                break
+            if strip_special and w in SPECIALS:
+                continue
+            words.append(w)
+        return " ".join(words)
+
+
+def world_words() -> list[str]:
+    """Every word the world's captions, tags, questions and answers can use."""
+    texts = [*COLOURS, *SHAPES, *SIZES, *NUMBERS, *RELATIONS.values(), *INTROS,
+             "a an the and is are of object objects thing things in total",
+             "what colour shape size how many there closest furthest from to yes no ?",
+             "on its own a single shapes", *(plural(s) for s in SHAPES)]
+    return sorted({t for text in texts for t in tokenize(text)})
+
+
+def plural(shape: str) -> str:
+    return shape + ("es" if shape.endswith("ss") else "s")
+
+
+def build_vocab() -> Vocabulary:
+    return Vocabulary(world_words())
+
+
+def article(next_word: str) -> str:
+    return "an" if next_word[0] in "aeiou" else "a"
+
+
+def _phrase(o: Obj, size: bool) -> str:
+    d = o.describe(size=size)
+    return f"{article(d)} {d}"
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def relation(a: Obj, b: Obj) -> str:
+    """Where a is relative to b along the dominant axis: left/right/above/below."""
+    dx, dy = a.x - b.x, a.y - b.y
+    if abs(dx) >= abs(dy):
+        return "left" if dx < 0 else "right"
+    return "above" if dy < 0 else "below"
+
+
+def captions(scene, n: int = 5, rng=None) -> list[str]:
+    """``n`` different true captions of ``scene`` (1:N); each mentions every object once
+    with "a"/"an" (relational captions refer back to an object with "the")."""
+    rng = _rng(rng)
+    if not scene:
+        raise ValueError("a scene needs at least one object to be described")
+    out, seen = [], set()
+    for _ in range(20 * n):
+        style = int(rng.integers(3))
+        size = bool(rng.integers(2))
+        order = [scene[i] for i in rng.permutation(len(scene))]
+        if style == 0:
+            text = f"{INTROS[int(rng.integers(len(INTROS)))]} {_join([_phrase(o, size) for o in order])}"
+        elif style == 1:
+            k = len(order)
+            head = COUNT_INTROS[int(rng.integers(len(COUNT_INTROS)))].format(
+                n=NUMBERS[k], objects="object" if k == 1 else rng.choice(["objects", "shapes"]))
+            text = f"{head} {_join([_phrase(o, size) for o in order])}"
+        else:
+            if len(order) == 1:
+                text = f"{_phrase(order[0], size)} on its own"
+            else:
+                clauses = [f"{_phrase(order[0], size)} is {RELATIONS[relation(order[0], order[1])]} "
+                           f"{_phrase(order[1], size)}"]
+                for prev, o in zip(order[1:], order[2:]):
+                    clauses.append(f"{_phrase(o, size)} is {RELATIONS[relation(o, prev)]} the {prev.describe(size)}")
+                text = " and ".join(clauses)
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+        if len(out) == n:
+            return out
+    while len(out) < n:  # tiny scenes have few distinct sentences: repeat rather than fail
+        out.append(out[len(out) % len(seen)])
+    return out
+
+
+def tags(scene) -> list[str]:
+    """Sorted attribute words present in the scene (image tagging labels)."""
+    return sorted({w for o in scene for w in o.attributes})
+
+
+# ------------------------------------------------------------------ questions
+@dataclass(frozen=True)
+class Question:
+    text: str
+    answer: str
+    program: tuple  # tuple of steps, each a tuple (module, *arguments)
+    type: str  # exist | count | query | relate | closest
+    family: str  # non-relational | counting | relational
+
+
+ANSWERS = ("no", "yes", *NUMBERS, *COLOURS, *SHAPES, *SIZES)
+QUESTION_TYPES = ("exist", "count", "query", "relate", "closest")
+_FAMILY = {"exist": "non-relational", "query": "non-relational", "count": "counting",
+           "relate": "relational", "closest": "relational"}
+_ATTR_SETS = (("shape",), ("colour",), ("colour", "shape"), ("size", "shape"), ("size", "colour"),
+              ("size", "colour", "shape"))
+
+
+def _desc(attrs: dict) -> str:
+    words = [attrs[k] for k in ("size", "colour") if k in attrs]
+    words.append(attrs.get("shape", "object"))
+    return " ".join(words)
+
+
+def _filters(attrs: dict) -> list[tuple]:
+    return [(f"filter_{k}", attrs[k]) for k in ("size", "colour", "shape") if k in attrs]
+
+
+def _matches(o: Obj, attrs: dict) -> bool:
+    return all(getattr(o, k) == v for k, v in attrs.items())
+
+
+def _unique_ref(scene, i: int, rng):
+    """Random attribute set that picks out scene[i] alone, or None if none does."""
+    o = scene[i]
+    options = [{k: getattr(o, k) for k in ks} for ks in _ATTR_SETS]
+    options = [a for a in options if sum(_matches(p, a) for p in scene) == 1]
+    return options[int(rng.integers(len(options)))] if options else None
+
+
+def _random_attrs(rng) -> dict:
+    ks = _ATTR_SETS[int(rng.integers(len(_ATTR_SETS)))]
+    pools = {"shape": SHAPES, "colour": tuple(COLOURS), "size": tuple(SIZES)}
+    return {k: pools[k][int(rng.integers(len(pools[k])))] for k in ks}
+
+
+def question(scene, qtype: str | None = None, rng=None) -> Question | None:
+    """One question of type ``qtype`` (random if None) about ``scene``, or None when the
+    scene cannot support that type (e.g. a relation needs two objects)."""
+    rng = _rng(rng)
+    if qtype is None:
+        qtype = QUESTION_TYPES[int(rng.integers(len(QUESTION_TYPES)))]
+    if qtype not in QUESTION_TYPES:
+        raise ValueError(f"unknown question type {qtype!r}; valid choices: {', '.join(QUESTION_TYPES)}")
+    fam = _FAMILY[qtype]
+    if qtype in ("exist", "count"):
+        if rng.random() < 0.5:  # half the time ask about something that is there
+            o = scene[int(rng.integers(len(scene)))]
+            attrs = {k: v for k, v in zip(("size", "colour", "shape"), o.attributes)
+                     if k in _ATTR_SETS[int(rng.integers(len(_ATTR_SETS)))]} or {"shape": o.shape}
+        else:
+            attrs = _random_attrs(rng)
+        n = sum(_matches(o, attrs) for o in scene)
+        prog = (("scene",), *_filters(attrs))
+        d = _desc(attrs)
+        if qtype == "exist":
+            return Question(f"is there {article(d)} {d} ?", "yes" if n else "no", prog + (("exist",),), qtype, fam)
+        noun = " ".join(d.split()[:-1] + [plural(attrs["shape"]) if "shape" in attrs else "objects"])
+        return Question(f"how many {noun} are there ?", NUMBERS[n], prog + (("count",),), qtype, fam)
+
+    refs = [(i, _unique_ref(scene, i, rng)) for i in rng.permutation(len(scene))]
+    refs = [(int(i), a) for i, a in refs if a is not None]
+    if not refs or (qtype in ("relate", "closest") and len(scene) < 2):
+        return None
+    i, attrs = refs[0]
+    ref, d = scene[i], _desc(attrs)
+    prog = (("scene",), *_filters(attrs), ("unique",))
+    if qtype == "query":
+        what = ("colour", "shape", "size")[int(rng.integers(3))]
+        return Question(f"what {what} is the {d} ?", getattr(ref, what), prog + ((f"query_{what}",),), qtype, fam)
+    others = [o for j, o in enumerate(scene) if j != i]
+    if qtype == "relate":
+        rel = tuple(RELATIONS)[int(rng.integers(4))]
+        n = sum(_related(o, ref, rel) for o in others)
+        return Question(f"how many objects are {RELATIONS[rel]} the {d} ?", NUMBERS[n],
+                        prog + (("relate", rel), ("count",)), qtype, fam)
+    which = ("closest", "furthest")[int(rng.integers(2))]
+    what = ("colour", "shape", "size")[int(rng.integers(3))]
+    dist = [math.hypot(o.x - ref.x, o.y - ref.y) for o in others]
+    target = others[int(np.argmin(dist) if which == "closest" else np.argmax(dist))]
+    prep = "to" if which == "closest" else "from"
+    return Question(f"what {what} is the object {which} {prep} the {d} ?", getattr(target, what),
+                    prog + ((which,), (f"query_{what}",)), qtype, fam)
+
+
+def questions(scene, n: int = 4, rng=None, types=QUESTION_TYPES) -> list[Question]:
+    """Up to ``n`` distinct questions, cycling through ``types`` (skips unsupported ones)."""
+    rng = _rng(rng)
+    out, seen = [], set()
+    for k in range(6 * n):
+        q = question(scene, types[k % len(types)], rng)
+        if q is not None and q.text not in seen:
+            seen.add(q.text)
+            out.append(q)
+        if len(out) == n:
+            break
+    return out
+
+
+# ------------------------------------------------------------------ safe executor
+class ProgramError(ValueError):
+    """A program that is malformed or cannot run on this scene."""
+
+
+def _related(o: Obj, ref: Obj, rel: str) -> bool:
+    return {"left": o.x < ref.x, "right": o.x > ref.x, "above": o.y < ref.y, "below": o.y > ref.y}[rel]
+
+
+def _objects(state, step):
+    if not isinstance(state, list):
+        raise ProgramError(f"step {step!r} needs a set of objects, got {type(state).__name__}")
+    return state
+
+
+def _single(state, step):
+    if not isinstance(state, Obj):
+        raise ProgramError(f"step {step!r} needs one object; insert ('unique',) before it")
+    return state
+
+
+def _others(scene, state, step):
+    ref = _single(state, step)
+    return ref, [o for o in scene if o is not ref]
+
+
+def _closest(scene, state, step, sign):
+    ref, others = _others(scene, state, step)
+    if not others:
+        raise ProgramError(f"step {step!r}: the scene has no other object")
+    return min(others, key=lambda o: sign * math.hypot(o.x - ref.x, o.y - ref.y))
+
+
+_VALID = {"filter_colour": tuple(COLOURS), "filter_shape": SHAPES, "filter_size": tuple(SIZES),
+          "relate": tuple(RELATIONS)}
+MODULES = {  # name -> function(scene, state, step) -> new state
+    "scene": lambda scene, state, step: list(scene),
+    "filter_colour": lambda scene, state, step: [o for o in _objects(state, step) if o.colour == step[1]],
+    "filter_shape": lambda scene, state, step: [o for o in _objects(state, step) if o.shape == step[1]],
+    "filter_size": lambda scene, state, step: [o for o in _objects(state, step) if o.size == step[1]],
+    "unique": lambda scene, state, step: _unique(_objects(state, step)),
+    "relate": lambda scene, state, step: [o for o in _others(scene, state, step)[1]
+                                          if _related(o, state, step[1])],
+    "closest": lambda scene, state, step: _closest(scene, state, step, +1),
+    "furthest": lambda scene, state, step: _closest(scene, state, step, -1),
+    "count": lambda scene, state, step: NUMBERS[len(_objects(state, step))],
+    "exist": lambda scene, state, step: "yes" if _objects(state, step) else "no",
+    "query_colour": lambda scene, state, step: _single(state, step).colour,
+    "query_shape": lambda scene, state, step: _single(state, step).shape,
+    "query_size": lambda scene, state, step: _single(state, step).size,
+}
+
+
+def _unique(objs):
+    if len(objs) != 1:
+        raise ProgramError(f"'unique' expects exactly one object, found {len(objs)}")
+    return objs[0]
+
+
+def execute(program, scene, trace: bool = False):
+    """Run a program (a sequence of (module, *args) steps) on a scene; returns the answer.
+
+    Only the modules in MODULES exist; their arguments are checked against the world's
+    vocabulary. Nothing is evaluated as Python. With trace=True also returns the
+    intermediate state after every step.
+    """
+    state, states = None, []
+    for step in program:
+        if not isinstance(step, (tuple, list)) or not step or step[0] not in MODULES:
+            raise ProgramError(f"unknown step {step!r}; modules are: {', '.join(MODULES)}")
+        name, args = step[0], tuple(step[1:])
+        want = 1 if name in _VALID else 0
+        if len(args) != want:
+            raise ProgramError(f"module {name!r} takes {want} argument(s), got {len(args)}")
+        if want and args[0] not in _VALID[name]:
+            raise ProgramError(f"{name} argument {args[0]!r} is not one of {', '.join(_VALID[name])}")
+        state = MODULES[name](scene, state, (name, *args))
+        states.append(state)
+    if not isinstance(state, str):
+        raise ProgramError("a program must end in count, exist or query_* to produce an answer")
+    return (state, states) if trace else state

@@ -1,0 +1,246 @@
+"""Scenes of the procedural world: objects with shape, colour, size and position.
+
+A scene is a tuple of non-overlapping objects on a square canvas. Positions are
+continuous, in canvas units: (0, 0) is the top-left corner, (1, 1) the bottom-right,
+y grows downwards as in an image. Sampling uses numpy's PCG64 generator, so the same
+seed gives the same scenes on every machine. Rendering is batched in torch: every shape
+is a signed distance function, and coverage = clamp(0.5 - distance_in_pixels, 0, 1) gives
+anti-aliased edges at any resolution.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+SHAPES = ("circle", "square", "triangle", "cross", "diamond")
+COLOURS = {  # name -> RGB in [0, 1]; chosen to stay distinct after downsampling
+    "red": (0.90, 0.16, 0.16),
+    "orange": (0.96, 0.55, 0.08),
+    "yellow": (0.94, 0.87, 0.14),
+    "green": (0.16, 0.68, 0.24),
+    "cyan": (0.12, 0.80, 0.86),
+    "blue": (0.18, 0.32, 0.92),
+    "purple": (0.60, 0.26, 0.80),
+}
+SIZES = {"small": 0.085, "large": 0.145}  # radius as a fraction of the canvas side
+# Each shape's bounding box in radius units (x0, y0, x1, y1), matching _sdf below; its
+# extent (the farthest point from the centre) keeps shapes from touching.
+SHAPE_BOX = {
+    "circle": (-1.0, -1.0, 1.0, 1.0),
+    "square": (-0.82, -0.82, 0.82, 0.82),
+    "triangle": (-1.0, -0.96, 1.0, 0.78),
+    "cross": (-1.0, -1.0, 1.0, 1.0),
+    "diamond": (-1.05, -1.05, 1.05, 1.05),
+}
+SHAPE_EXTENT = {"circle": 1.0, "square": 1.16, "triangle": 1.27, "cross": 1.06, "diamond": 1.05}
+BACKGROUND = (0.07, 0.07, 0.09)
+MIN_GAP = 0.02  # free space between two objects, in canvas units
+MAX_TRIES = 200  # placement attempts per scene before giving up
+
+
+def _check_choice(kind: str, value: str, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {kind} {value!r}; valid choices: {', '.join(valid)}")
+
+
+@dataclass(frozen=True)
+class Obj:
+    shape: str
+    colour: str
+    size: str
+    x: float  # centre, canvas units in [0, 1]
+    y: float
+
+    def __post_init__(self):
+        _check_choice("shape", self.shape, SHAPES)
+        _check_choice("colour", self.colour, tuple(COLOURS))
+        _check_choice("size", self.size, tuple(SIZES))
+
+    @property
+    def radius(self) -> float:
+        return SIZES[self.size]
+
+    @property
+    def extent(self) -> float:
+        """Distance from the centre to the farthest point of the shape, canvas units."""
+        return SIZES[self.size] * SHAPE_EXTENT[self.shape]
+
+    @property
+    def attributes(self) -> tuple[str, str, str]:
+        return (self.size, self.colour, self.shape)
+
+    def describe(self, size: bool = True) -> str:
+        return f"{self.size} {self.colour} {self.shape}" if size else f"{self.colour} {self.shape}"
+
+    def box(self, resolution: int = 64) -> tuple[float, float, float, float]:
+        """Bounding box (x0, y0, x1, y1) in pixels of a ``resolution`` canvas."""
+        r = self.radius
+        u0, v0, u1, v1 = SHAPE_BOX[self.shape]
+        return tuple(float(v * resolution) for v in (self.x + u0 * r, self.y + v0 * r,
+                                                       self.x + u1 * r, self.y + v1 * r))
+
+
+Scene = tuple  # a scene is a tuple of Obj
+
+
+def sample_scenes(n: int, seed: int = 0, *, min_objects: int = 1, max_objects: int = 4,
+                  shapes=SHAPES, colours=tuple(COLOURS), sizes=tuple(SIZES),
+                  exclude=(), only=None) -> list[Scene]:
+    """Sample ``n`` scenes of ``min_objects..max_objects`` non-overlapping objects.
+
+    ``exclude``: (colour, shape) pairs never generated (held-out combinations for
+    compositional tests); ``only``: if given, every object's (colour, shape) is one of them.
+    """
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive number of scenes, got {n!r}")
+    if not 1 <= min_objects <= max_objects:
+        raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}..{max_objects}")
+    for s in shapes:
+        _check_choice("shape", s, SHAPES)
+    for c in colours:
+        _check_choice("colour", c, tuple(COLOURS))
+    for z in sizes:
+        _check_choice("size", z, tuple(SIZES))
+    if not shapes or not colours or not sizes:
+        raise ValueError("shapes, colours and sizes must each name at least one choice")
+    combos = [(c, s) for c in colours for s in shapes]
+    for pair in list(exclude) + list(only or []):
+        if len(pair) != 2:
+            raise ValueError(f"held-out combinations are (colour, shape) pairs, got {pair!r}")
+        _check_choice("colour", pair[0], tuple(COLOURS))
+        _check_choice("shape", pair[1], SHAPES)
+    excluded = {tuple(p) for p in exclude}
+    combos = [p for p in combos if p not in excluded and (only is None or p in {tuple(q) for q in only})]
+    if not combos:
+        raise ValueError("exclude/only leave no (colour, shape) combination to generate; the split would be empty")
+    # A canvas can pack only so much: refuse requests that cannot fit before trying.
+    biggest = max(SIZES[z] for z in sizes)
+    smallest = min(SIZES[z] for z in sizes)
+    area = max_objects * (2.2 * smallest + MIN_GAP) ** 2
+    if area > 0.5 or 2 * biggest * max(SHAPE_EXTENT.values()) >= 1:
+        raise ValueError(f"{max_objects} objects of sizes {list(sizes)} cannot be placed without overlap on the "
+                         f"canvas; use at most {_max_fit(smallest)} objects")
+
+    rng = np.random.Generator(np.random.PCG64(seed))
+    scenes = []
+    for _ in range(int(n)):
+        k = int(rng.integers(min_objects, max_objects + 1))
+        scenes.append(_place(rng, k, combos, sizes))
+    return scenes
+
+
+def _max_fit(smallest: float) -> int:
+    return max(1, int(0.5 / (2.2 * smallest + MIN_GAP) ** 2))
+
+
+def _place(rng, k: int, combos, sizes) -> Scene:
+    for _ in range(MAX_TRIES):
+        objs = []
+        for _ in range(k):
+            colour, shape = combos[int(rng.integers(len(combos)))]
+            size = sizes[int(rng.integers(len(sizes)))]
+            e = SIZES[size] * SHAPE_EXTENT[shape]
+            for _ in range(50):
+                x, y = rng.uniform(e + 0.01, 1 - e - 0.01, size=2)
+                if all(math.hypot(x - o.x, y - o.y) >= e + o.extent + MIN_GAP for o in objs):
+                    objs.append(Obj(shape, colour, size, round(float(x), 4), round(float(y), 4)))
+                    break
+            else:
+                break  # this layout is stuck: start the scene again
+        if len(objs) == k:
+            return tuple(objs)
+    raise ValueError(f"could not place {k} non-overlapping objects after {MAX_TRIES} attempts; "
+                     f"ask for fewer or smaller objects")
+
+
+# ---------------------------------------------------------------- rendering
+_SHAPE_ID = {s: i for i, s in enumerate(SHAPES)}
+
+
+def _sdf(shape: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Signed distance (in radius units) of point (u, v) relative to a unit-radius shape."""
+    if shape == "circle":
+        return torch.sqrt(u * u + v * v) - 1.0
+    if shape == "square":
+        return torch.maximum(u.abs(), v.abs()) - 0.82
+    if shape == "diamond":
+        return (u.abs() + v.abs() - 1.05) * (1 / math.sqrt(2))
+    if shape == "cross":
+        a, b = u.abs(), v.abs()
+        arm = 0.34
+        return torch.minimum(torch.maximum(a - 1.0, b - arm), torch.maximum(a - arm, b - 1.0))
+    if shape == "triangle":  # pointing up, centred on its bounding box
+        v = v - 0.2
+        s = math.sqrt(3) / 2
+        d = torch.maximum(v, torch.maximum(-s * u - 0.5 * v, s * u - 0.5 * v))
+        return d - 0.58
+    raise ValueError(f"unknown shape {shape!r}; valid choices: {', '.join(SHAPES)}")
+
+
+def _object_table(scenes) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    rows, shapes, owner = [], [], []
+    for b, scene in enumerate(scenes):
+        for o in scene:
+            rows.append((o.x, o.y, o.radius, *COLOURS[o.colour]))
+            shapes.append(o.shape)
+            owner.append(b)
+    return (torch.tensor(rows, dtype=torch.float32).reshape(-1, 6), shapes,
+            torch.tensor(owner, dtype=torch.long))
+
+
+def coverage(scenes, resolution: int = 64, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Anti-aliased coverage of every object: (M, H, W) in [0, 1] and owner scene index (M,)."""
+    if not isinstance(resolution, int) or resolution < 8:
+        raise ValueError(f"resolution must be an int >= 8 pixels, got {resolution!r}")
+    table, shapes, owner = _object_table(scenes)
+    table = table.to(device)
+    grid = (torch.arange(resolution, device=device, dtype=torch.float32) + 0.5) / resolution
+    cov = torch.empty(len(shapes), resolution, resolution, device=device)
+    shape_ids = torch.tensor([_SHAPE_ID[s] for s in shapes], dtype=torch.long)
+    for name, sid in _SHAPE_ID.items():
+        idx = (shape_ids == sid).nonzero().flatten()
+        if len(idx) == 0:
+            continue
+        idx = idx.to(device)
+        cx, cy, r = (table[idx, i].view(-1, 1, 1) for i in range(3))
+        u = (grid.view(1, 1, -1) - cx) / r
+        v = (grid.view(1, -1, 1) - cy) / r
+        d = _sdf(name, u, v) * r * resolution  # distance in pixels
+        cov[idx] = (0.5 - d).clamp(0, 1)
+    return cov, owner.to(device)
+
+
+def render(scenes, resolution: int = 64, device=None, return_masks: bool = False):
+    """Render scenes to a float image batch (B, 3, H, W) in [0, 1].
+
+    With ``return_masks=True`` also returns per-object binary masks as a list with one
+    (n_objects, H, W) bool tensor per scene, in the scene's object order.
+    """
+    scenes = list(scenes)
+    if not scenes:
+        raise ValueError("render needs at least one scene")
+    cov, owner = coverage(scenes, resolution, device)
+    table, _, _ = _object_table(scenes)
+    bg = torch.tensor(BACKGROUND, device=cov.device)
+    delta = table[:, 3:].to(cov.device) - bg  # (M, 3)
+    img = bg.view(1, 3, 1, 1).repeat(len(scenes), 1, resolution, resolution)
+    img.index_add_(0, owner, cov.unsqueeze(1) * delta.view(-1, 3, 1, 1))
+    img = img.clamp_(0, 1)
+    if not return_masks:
+        return img
+    counts = [len(s) for s in scenes]
+    masks = list((cov > 0.5).split(counts))
+    return img, masks
+
+
+def move(scene: Scene, dx: float = 0.0, dy: float = 0.0, index: int = 0) -> Scene:
+    """The same scene with object ``index`` shifted (clipped to stay on the canvas)."""
+    o = scene[index]
+    e = o.extent
+    x = min(max(o.x + dx, e), 1 - e)
+    y = min(max(o.y + dy, e), 1 - e)
+    moved = Obj(o.shape, o.colour, o.size, x, y)
+    return tuple(moved if i == index else p for i, p in enumerate(scene))

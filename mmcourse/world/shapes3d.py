@@ -1,0 +1,200 @@
+"""3D objects of the procedural world, and the ways to represent them.
+
+An object is a set of labelled parts; each part is a primitive with a signed distance
+function (negative inside). From the SDF (the implicit shape) everything else follows:
+voxels (SDF <= 0 on a grid), a triangle mesh (marching cubes), a point cloud (points
+sampled on the mesh, area-weighted), and multi-view images with depth (sphere tracing).
+Coordinates: z is up; objects fit in the cube [-1, 1]^3.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PRIMITIVES = ("sphere", "cube", "cylinder", "cone", "torus")
+
+
+def _length(p: torch.Tensor, dim=-1) -> torch.Tensor:
+    return torch.linalg.vector_norm(p, dim=dim)
+
+
+def sdf_sphere(p, r=0.8):
+    return _length(p) - r
+
+
+def sdf_box(p, half=(0.65, 0.65, 0.65)):
+    q = p.abs() - torch.tensor(half, dtype=p.dtype, device=p.device)
+    return _length(q.clamp(min=0)) + q.max(dim=-1).values.clamp(max=0)
+
+
+def sdf_cylinder(p, r=0.6, h=0.75):  # axis z, half-height h
+    d = torch.stack([_length(p[..., :2]) - r, p[..., 2].abs() - h], dim=-1)
+    return _length(d.clamp(min=0)) + d.max(dim=-1).values.clamp(max=0)
+
+
+def sdf_cone(p, r=0.7, h=0.8):  # base radius r at z=-h, apex at z=+h
+    q = _length(p[..., :2])
+    z = p[..., 2]
+    side = (q - r * (h - z) / (2 * h)) * (2 * h) / math.hypot(2 * h, r)
+    return torch.maximum(side, torch.maximum(-z - h, z - h))
+
+
+def sdf_torus(p, R=0.6, r=0.22):  # ring in the xy-plane
+    q = torch.stack([_length(p[..., :2]) - R, p[..., 2]], dim=-1)
+    return _length(q) - r
+
+
+_SDF = {"sphere": sdf_sphere, "cube": sdf_box, "cylinder": sdf_cylinder, "cone": sdf_cone, "torus": sdf_torus}
+
+
+@dataclass(frozen=True)
+class Part:
+    label: str
+    primitive: str
+    center: tuple = (0.0, 0.0, 0.0)
+    params: tuple = ()  # positional parameters of the primitive's sdf (radius, half sizes, ...)
+
+    def sdf(self, p: torch.Tensor) -> torch.Tensor:
+        c = torch.tensor(self.center, dtype=p.dtype, device=p.device)
+        return _SDF[self.primitive](p - c, *self.params)
+
+
+@dataclass(frozen=True)
+class Shape3D:
+    name: str
+    parts: tuple
+
+    @property
+    def labels(self) -> list[str]:
+        return list(dict.fromkeys(p.label for p in self.parts))
+
+    def part_sdf(self, p: torch.Tensor) -> torch.Tensor:
+        """(..., n_parts) distance to every part."""
+        return torch.stack([part.sdf(p) for part in self.parts], dim=-1)
+
+    def sdf(self, p: torch.Tensor) -> torch.Tensor:
+        """Signed distance of the whole object (union of parts = min)."""
+        return self.part_sdf(p).min(dim=-1).values
+
+    def part_label(self, p: torch.Tensor) -> torch.Tensor:
+        """Index into ``labels`` of the nearest part at each point."""
+        nearest = self.part_sdf(p).argmin(dim=-1)
+        lookup = torch.tensor([self.labels.index(part.label) for part in self.parts], device=p.device)
+        return lookup[nearest]
+
+
+def primitive(name: str) -> Shape3D:
+    if name not in _SDF:
+        raise ValueError(f"unknown primitive {name!r}; valid choices: {', '.join(PRIMITIVES)}")
+    return Shape3D(name, (Part(name, name),))
+
+
+def table() -> Shape3D:
+    """A table: a box top and four cylinder legs (two part labels, as in PartNet)."""
+    legs = tuple(Part("leg", "cylinder", (sx * 0.55, sy * 0.35, -0.3), (0.08, 0.45))
+                 for sx in (-1, 1) for sy in (-1, 1))
+    return Shape3D("table", (Part("top", "cube", (0, 0, 0.22), ((0.75, 0.5, 0.08),)),) + legs)
+
+
+def lamp() -> Shape3D:
+    """A lamp: a flat base, a thin stem, a conical shade."""
+    return Shape3D("lamp", (Part("base", "cylinder", (0, 0, -0.8), (0.45, 0.07)),
+                            Part("stem", "cylinder", (0, 0, -0.2), (0.06, 0.55)),
+                            Part("shade", "cone", (0, 0, 0.5), (0.55, 0.35))))
+
+
+COMPOSITES = {"table": table, "lamp": lamp}
+
+
+def get_shape(name: str) -> Shape3D:
+    if name in COMPOSITES:
+        return COMPOSITES[name]()
+    if name in _SDF:
+        return primitive(name)
+    raise ValueError(f"unknown 3D object {name!r}; valid choices: {', '.join([*PRIMITIVES, *COMPOSITES])}")
+
+
+def grid(resolution: int, device=None) -> torch.Tensor:
+    """(R, R, R, 3) voxel centres spanning [-1, 1]^3, indexed [x, y, z]."""
+    if resolution < 4:
+        raise ValueError(f"resolution must be >= 4, got {resolution}")
+    axis = (torch.arange(resolution, device=device, dtype=torch.float32) + 0.5) / resolution * 2 - 1
+    return torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1)
+
+
+def voxelize(shape: Shape3D, resolution: int = 32, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Occupancy (R, R, R) bool and part label per voxel (R, R, R) long (-1 outside)."""
+    g = grid(resolution, device)
+    occ = shape.sdf(g) <= 0
+    labels = torch.where(occ, shape.part_label(g), torch.full_like(occ, -1, dtype=torch.long))
+    return occ, labels
+
+
+def mesh(shape: Shape3D, resolution: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """Triangle mesh of the surface by marching cubes: vertices (V, 3) and faces (F, 3)."""
+    from skimage.measure import marching_cubes
+
+    values = shape.sdf(grid(resolution)).numpy()
+    step = 2.0 / resolution
+    verts, faces, _, _ = marching_cubes(values, level=0.0, spacing=(step,) * 3)
+    return (verts - 1 + step / 2).astype(np.float32), faces.astype(np.int64)
+
+
+def point_cloud(shape: Shape3D, n: int = 1024, seed: int = 0, resolution: int = 48):
+    """``n`` points sampled uniformly on the surface (area-weighted), with part labels."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    verts, faces = mesh(shape, resolution)
+    tri = verts[faces]  # (F, 3, 3)
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    pick = rng.choice(len(faces), size=n, p=area / area.sum())
+    u, v = rng.random((2, n, 1))
+    flip = (u + v) > 1
+    u, v = np.where(flip, 1 - u, u), np.where(flip, 1 - v, v)
+    t = tri[pick]
+    pts = torch.from_numpy((t[:, 0] + u * (t[:, 1] - t[:, 0]) + v * (t[:, 2] - t[:, 0])).astype(np.float32))
+    return pts, shape.part_label(pts)
+
+
+def _camera(azimuth: float, elevation: float):
+    a, e = math.radians(azimuth), math.radians(elevation)
+    forward = -torch.tensor([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    right = torch.linalg.cross(forward, torch.tensor([0.0, 0.0, 1.0]))
+    right = right / right.norm()
+    up = torch.linalg.cross(right, forward)
+    return forward, right, up
+
+
+def render_views(shape: Shape3D, azimuths=(30, 120, 210, 300), elevation: float = 25.0,
+                 resolution: int = 64, steps: int = 64, device=None) -> dict:
+    """Orthographic sphere-traced views. Returns dict of (V, H, W) tensors:
+    "shade" (Lambert shading in [0, 1], 0 = background), "depth" (distance along the ray,
+    inf on background), "hit" (bool) and "part" (part label index, -1 on background)."""
+    out = {"shade": [], "depth": [], "hit": [], "part": []}
+    px = (torch.arange(resolution, device=device, dtype=torch.float32) + 0.5) / resolution * 2 - 1
+    yy, xx = torch.meshgrid(-px, px, indexing="ij")  # image row 0 at the top
+    for az in azimuths:
+        f, r, u = (t.to(device) for t in _camera(az, elevation))
+        origin = -3 * f + 1.25 * (xx[..., None] * r + yy[..., None] * u)  # (H, W, 3)
+        t = torch.zeros(resolution, resolution, device=device)
+        for _ in range(steps):
+            d = shape.sdf(origin + t[..., None] * f)
+            t = t + d.clamp(min=0) * 0.9 + (d < 0) * d  # step back when slightly inside
+        p = origin + t[..., None] * f
+        hit = (shape.sdf(p).abs() < 2e-2) & (t < 6)
+        eps = 1e-3
+        normal = torch.stack([shape.sdf(p + eps * e) - shape.sdf(p - eps * e)
+                              for e in torch.eye(3, device=device)], dim=-1)
+        normal = normal / normal.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+        light = -f + 0.6 * u + 0.3 * r
+        light = light / light.norm()
+        shade = (0.2 + 0.8 * (normal @ light).clamp(min=0)) * hit
+        out["shade"].append(shade)
+        out["depth"].append(torch.where(hit, t, torch.full_like(t, math.inf)))
+        out["hit"].append(hit)
+        out["part"].append(torch.where(hit, shape.part_label(p), torch.full_like(t, -1, dtype=torch.long)))
+    return {k: torch.stack(v) for k, v in out.items()}
