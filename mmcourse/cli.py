@@ -85,6 +85,10 @@ def _last_line(exc: BaseException) -> str:
 def run_notebook(path: Path, out_path: Path, parameters: dict, cwd: Path) -> dict:
     import papermill as pm
 
+    import os
+
+    # Figures go into the executed notebook even when the caller's shell set MPLBACKEND=Agg.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     start = time.perf_counter()
     status, error = "ok", None
     try:
