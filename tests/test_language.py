@@ -1,0 +1,112 @@
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from mmcourse.world import (ANSWERS, COLOURS, SHAPES, QUESTION_TYPES, Vocabulary, build_vocab, captions, execute, question,
+                            questions, sample_scenes, tags, tokenize)
+from mmcourse.world.language import ProgramError
+
+SCENES = sample_scenes(300, 5)
+C, S = "|".join(COLOURS), "|".join(SHAPES)
+MENTION = re.compile(rf"\b(?:a|an) (?:(?:small|large) )?({C}) ({S})\b")
+
+
+def test_vocabulary_round_trip_and_specials():
+    v = build_vocab()
+    assert v.itos[:4] == ["<pad>", "<start>", "<end>", "<unk>"]
+    ids = v.encode("a large red circle", max_len=8)
+    assert ids[0] == v.bos and ids[5] == v.eos and ids[6:] == [v.pad] * 2
+    assert v.decode(ids) == "a large red circle"
+    assert v.encode("a purple elephant", add_special=False)[-1] == v.unk
+    with pytest.raises(ValueError, match="max_len"):
+        v.encode("a b c d e", max_len=3)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        v.decode([999])
+    assert len(Vocabulary.from_texts(["a b b", "b c"], min_count=2)) == 5
+
+
+def test_captions_mention_exactly_the_objects_present():
+    rng = np.random.default_rng(0)
+    v = build_vocab()
+    for scene in SCENES:
+        caps = captions(scene, 5, rng)
+        assert len(caps) == 5
+        if len(scene) > 1:
+            assert len(set(caps)) == 5
+        for c in caps:
+            assert all(t in v for t in tokenize(c)), c
+            mentioned = Counter(MENTION.findall(c))
+            assert mentioned == Counter((o.colour, o.shape) for o in scene), (c, scene)
+
+
+def test_relational_captions_are_true():
+    rng = np.random.default_rng(1)
+    obj = rf"(?:(small|large) )?({C}) ({S})"
+    pattern = re.compile(rf"(?:a|an) {obj} is (to the left of|to the right of|above|below) (?:a|an|the) {obj}")
+
+    def find(scene, size, colour, shape):
+        found = [o for o in scene if (o.colour, o.shape) == (colour, shape) and size in (None, o.size)]
+        assert found
+        return found
+
+    checked = 0
+    for scene in SCENES:
+        for c in captions(scene, 5, rng):
+            for m in pattern.finditer(c):
+                rel = m.group(4)
+                ok = any({"to the left of": a.x < b.x, "to the right of": a.x > b.x,
+                          "above": a.y < b.y, "below": a.y > b.y}[rel]
+                         for a in find(scene, *m.group(1, 2, 3)) for b in find(scene, *m.group(5, 6, 7)))
+                assert ok, (c, scene)
+                checked += 1
+    assert checked > 100
+
+
+def test_captions_are_deterministic():
+    assert captions(SCENES[0], 5, 3) == captions(SCENES[0], 5, 3)
+
+
+def test_tags():
+    scene = SCENES[0]
+    assert tags(scene) == sorted({w for o in scene for w in (o.size, o.colour, o.shape)})
+
+
+def test_every_question_program_gives_the_stored_answer():
+    rng = np.random.default_rng(2)
+    v = build_vocab()
+    families = Counter()
+    for scene in SCENES:
+        for q in questions(scene, 8, rng):
+            assert execute(q.program, scene) == q.answer, q
+            assert q.answer in ANSWERS
+            assert all(t in v for t in tokenize(q.text)), q.text
+            families[q.family] += 1
+    assert set(families) == {"non-relational", "relational", "counting"}
+
+
+def test_question_types_and_unsupported_scenes():
+    single = [s for s in SCENES if len(s) == 1][0]
+    assert question(single, "relate", 0) is None
+    for t in QUESTION_TYPES:
+        q = question(SCENES[1], t, 0) if len(SCENES[1]) > 1 else None
+        assert q is None or q.type == t
+    with pytest.raises(ValueError, match="valid choices"):
+        question(SCENES[0], "why", 0)
+
+
+def test_executor_rejects_bad_programs():
+    scene = SCENES[0]
+    with pytest.raises(ProgramError, match="modules are"):
+        execute([("scene",), ("__import__", "os")], scene)
+    with pytest.raises(ProgramError, match="not one of"):
+        execute([("scene",), ("filter_colour", "mauve"), ("count",)], scene)
+    with pytest.raises(ProgramError, match="argument"):
+        execute([("scene", "extra"), ("count",)], scene)
+    with pytest.raises(ProgramError, match="unique"):
+        execute([("scene",), ("query_colour",)], scene)
+    with pytest.raises(ProgramError, match="end in"):
+        execute([("scene",)], scene)
+    answer, states = execute([("scene",), ("count",)], scene, trace=True)
+    assert len(states) == 2 and states[0] == list(scene)

@@ -1,0 +1,35 @@
+"""Every notebook follows the conventions of DESIGN.md."""
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_conventions(path):
+    nb = json.loads(path.read_text())  # valid JSON
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    cells = nb["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code), "committed outputs"
+    params = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    p = cells[params[0]]
+    src = "".join(p["source"])
+    for name in ("SMOKE", "SEED", "DEVICE"):
+        assert f"{name} =" in src, f"parameters cell lacks {name}"
+    after = "".join(cells[params[0] + 1]["source"])
+    assert "smoke_mode(SMOKE)" in after, "the cell after parameters must honour MMCOURSE_SMOKE"
+    first_code = "".join(code[0]["source"])
+    assert "import mmcourse" in first_code and "pip" in first_code and "torch" not in first_code.split("pip")[1]
+    assert "Open In Colab" in "".join(cells[0]["source"])
+    for c in code:
+        ast.parse("".join(c["source"]))
+    assert "R.finish()" in "".join(code[-1]["source"]), "the last cell enforces the targets"

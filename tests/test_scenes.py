@@ -1,0 +1,108 @@
+import math
+
+import pytest
+import torch
+
+from mmcourse.world import COLOURS, SHAPES, Obj, move, render, sample_scenes
+from mmcourse.world.scenes import BACKGROUND
+
+
+def test_same_seed_same_scenes_other_seed_other_scenes():
+    assert sample_scenes(50, 3) == sample_scenes(50, 3)
+    assert sample_scenes(50, 3) != sample_scenes(50, 4)
+
+
+def test_known_first_scene_is_stable_across_machines():
+    # numpy's PCG64 stream is platform independent; this pins the world's first scene.
+    first = sample_scenes(1, 0)[0]
+    assert [o.describe() for o in first] == ["large cyan triangle", "small orange diamond",
+                                             "large blue cross", "small blue circle"]
+
+
+def test_objects_do_not_overlap_and_stay_on_canvas():
+    for scene in sample_scenes(300, 1, max_objects=5):
+        assert 1 <= len(scene) <= 5
+        for i, a in enumerate(scene):
+            assert a.extent <= a.x <= 1 - a.extent and a.extent <= a.y <= 1 - a.extent
+            for b in scene[i + 1:]:
+                assert math.hypot(a.x - b.x, a.y - b.y) > a.extent + b.extent
+
+
+def test_render_shapes_dtype_range_and_resolution():
+    scenes = sample_scenes(5, 0)
+    for res in (32, 64, 96):
+        img = render(scenes, res)
+        assert img.shape == (5, 3, res, res) and img.dtype == torch.float32
+        assert 0 <= img.min() and img.max() <= 1
+
+
+def test_masks_match_rendered_pixels_and_boxes():
+    scenes = sample_scenes(40, 2)
+    imgs, masks = render(scenes, 64, return_masks=True)
+    bg = torch.tensor(BACKGROUND).view(3, 1)
+    for img, scene, m in zip(imgs, scenes, masks):
+        assert m.shape == (len(scene), 64, 64) and m.dtype == torch.bool
+        assert not (m.sum(0) > 1).any(), "masks overlap"
+        for o, mk in zip(scene, m):
+            assert mk.any(), f"{o} has an empty mask"
+            colour = torch.tensor(COLOURS[o.colour]).view(3, 1)
+            inside = img[:, mk]
+            # fully covered pixels are exactly the object's colour; every mask pixel is closer to it than to bg
+            assert ((inside - colour).abs().max(0).values < 1e-5).float().mean() > 0.5
+            assert ((inside - colour).norm(dim=0) < (inside - bg).norm(dim=0)).all()
+            ys, xs = mk.nonzero(as_tuple=True)
+            x0, y0, x1, y1 = o.box(64)
+            assert x0 - 1 <= xs.min() and xs.max() <= x1 and y0 - 1 <= ys.min() and ys.max() <= y1
+        outside = ~m.any(0)
+        assert (img[:, outside] - bg).abs().max(0).values.median() < 1e-6
+
+
+def test_shapes_look_different():
+    imgs = render([(Obj(s, "red", "large", 0.5, 0.5),) for s in SHAPES], 64)
+    masks = (imgs[:, 0] > 0.5).float()  # pixels of the red object
+    for i in range(len(SHAPES)):
+        for j in range(i + 1, len(SHAPES)):
+            assert (masks[i] != masks[j]).sum() > 20, (SHAPES[i], SHAPES[j])
+
+
+def test_held_out_combinations():
+    scenes = sample_scenes(200, 0, exclude=[("red", "circle")])
+    assert not any((o.colour, o.shape) == ("red", "circle") for s in scenes for o in s)
+    only = sample_scenes(20, 0, only=[("blue", "square")])
+    assert {(o.colour, o.shape) for s in only for o in s} == {("blue", "square")}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"shapes": ("circle", "hexagon")}, "unknown shape 'hexagon'.*valid choices"),
+    ({"colours": ("mauve",)}, "unknown colour 'mauve'.*valid choices"),
+    ({"sizes": ("huge",)}, "unknown size"),
+    ({"max_objects": 40}, "cannot be placed.*at most"),
+    ({"min_objects": 3, "max_objects": 2}, "min_objects"),
+    ({"only": [("red", "circle")], "exclude": [("red", "circle")]}, "empty"),
+    ({"exclude": [("red",)]}, "pairs"),
+])
+def test_impossible_requests_raise_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sample_scenes(3, 0, **kwargs)
+
+
+def test_crowded_request_fails_after_bounded_retries():
+    with pytest.raises(ValueError, match="attempts|cannot be placed"):
+        sample_scenes(5, 0, min_objects=12, max_objects=12, sizes=("small",))
+
+
+def test_bad_objects_and_render_input():
+    with pytest.raises(ValueError, match="valid choices"):
+        Obj("blob", "red", "small", 0.5, 0.5)
+    with pytest.raises(ValueError, match="at least one scene"):
+        render([])
+    with pytest.raises(ValueError, match="resolution"):
+        render(sample_scenes(1, 0), 4)
+    with pytest.raises(ValueError, match="positive"):
+        sample_scenes(0, 0)
+
+
+def test_move_keeps_object_on_canvas():
+    scene = sample_scenes(1, 0)[0]
+    moved = move(scene, dx=5.0, index=1)
+    assert moved[1].x == pytest.approx(1 - scene[1].extent) and moved[0] == scene[0]

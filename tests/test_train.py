@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from mmcourse.train import fit, load_checkpoint, save_checkpoint
+
+
+def toy_batches(n=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n * 16, 3, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+    return [(x[i:i + 16], y[i:i + 16]) for i in range(0, len(x), 16)]
+
+
+def mse(model, batch):
+    x, y = batch
+    return torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+
+
+def test_fit_learns_and_records_history():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    hist = fit(model, toy_batches(), mse, lr=0.05, epochs=30, progress=False,
+               eval_fn=lambda m: {"w0": m.weight[0, 0].item()}, eval_every=50)
+    assert len(hist["loss"]) == 8 * 30 and hist["step"][-1] == 240
+    assert hist["loss"][-1] < 0.01 < hist["loss"][0]
+    assert hist["eval_step"][-1] == 240 and abs(hist.last("w0") - 1.0) < 0.05
+    assert not model.training
+
+
+def test_max_steps_cycles_through_epochs():
+    hist = fit(torch.nn.Linear(3, 1), toy_batches(n=2), mse, max_steps=5, progress=False)
+    assert hist["step"] == [1, 2, 3, 4, 5]
+
+
+def test_dict_losses_and_clipping():
+    model = torch.nn.Linear(3, 1)
+
+    def loss_fn(m, batch):
+        loss = mse(m, batch)
+        return {"loss": loss, "half": loss / 2}
+
+    hist = fit(model, toy_batches(), loss_fn, epochs=1, clip_grad=0.1, progress=False)
+    assert hist["half"][0] == pytest.approx(hist["loss"][0] / 2)
+
+
+def test_bad_arguments_are_clear():
+    model = torch.nn.Linear(3, 1)
+    with pytest.raises(ValueError, match="empty"):
+        fit(model, [], mse, progress=False)
+    with pytest.raises(ValueError, match="max_steps"):
+        fit(model, toy_batches(), mse, max_steps=0, progress=False)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        fit(model, toy_batches(), lambda m, b: mse(m, b) * float("inf"), progress=False)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters())
+    fit(model, toy_batches(), lambda m, b: m(b[0]).pow(2).mean(), optimizer=opt, progress=False)
+    path = save_checkpoint(tmp_path / "ck" / "m.pt", model, opt, epoch=3, note="hi")
+    other = torch.nn.Linear(3, 2)
+    other_opt = torch.optim.Adam(other.parameters())
+    meta = load_checkpoint(path, other, other_opt)
+    assert meta == {"epoch": 3, "note": "hi"}
+    for a, b in zip(model.parameters(), other.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(TypeError, match="metadata"):
+        save_checkpoint(tmp_path / "bad.pt", model, extra=object())
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt", other)
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "meta": {"obj": object()}}, path)
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        load_checkpoint(path, torch.nn.Linear(1, 1))

@@ -1,0 +1,38 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pytest
+import torch
+
+from mmcourse import viz
+from mmcourse.train import History
+
+
+def test_image_grid_with_captions():
+    fig = viz.image_grid(torch.rand(5, 3, 16, 16), [f"caption {i}" for i in range(5)], ncols=3, title="t")
+    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "caption 0"
+    with pytest.raises(ValueError, match="captions"):
+        viz.image_grid(torch.rand(2, 3, 8, 8), ["one"])
+    with pytest.raises(ValueError, match="at least one"):
+        viz.image_grid([])
+
+
+def test_training_curves_are_labelled():
+    h = History()
+    for s in range(10):
+        h.add(step=s, loss=1 / (s + 1))
+    fig = viz.training_curves(h, ["loss", "missing"], smooth=3)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "loss"
+    with pytest.raises(ValueError, match="none of the keys"):
+        viz.training_curves(h, ["acc"])
+
+
+def test_embedding_map_and_spectrogram():
+    fig = viz.embedding_map(np.random.rand(4, 2), list("abcd"), ["x", "x", "y", "y"])
+    assert fig.axes[0].get_legend() is not None
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        viz.embedding_map(np.random.rand(4, 3), list("abcd"))
+    fig = viz.spectrogram(torch.randn(65, 20), 16000, 256)
+    assert fig.axes[0].get_ylabel() == "frequency (Hz)"
