@@ -132,7 +132,10 @@ def istft(spec, n_fft: int | None = None, hop_length: int | None = None, win_len
 
 def power_spectrogram(x, n_fft: int = 2048, hop_length: int | None = None, power: float = 2.0, **kw):
     """|STFT|^power: power=2 is the power spectrogram, power=1 the magnitude."""
-    return stft(x, n_fft, hop_length, **kw).abs() ** power
+    spec = stft(x, n_fft, hop_length, **kw)
+    if power == 2.0:  # re^2 + im^2 skips abs()'s square root
+        return torch.view_as_real(spec).pow(2).sum(-1)
+    return spec.abs() ** power
 
 
 # ------------------------------------------------------------------ mel
