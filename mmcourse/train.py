@@ -8,7 +8,6 @@ the end, and returns a History (lists of numbers, easy to plot).
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -18,10 +17,6 @@ _META_TYPES = (str, int, float, bool, type(None))
 
 class History(dict):
     """{"step": [...], "loss": [...], "eval_step": [...], <eval metric>: [...]} with .last()."""
-
-    def __init__(self):
-        super().__init__()
-        self.update(defaultdict(list))
 
     def add(self, **values):
         for k, v in values.items():

@@ -222,8 +222,8 @@ def question(scene, qtype: str | None = None, rng=None) -> Question | None:
     if qtype in ("exist", "count"):
         if rng.random() < 0.5:  # half the time ask about something that is there
             o = scene[int(rng.integers(len(scene)))]
-            attrs = {k: v for k, v in zip(("size", "colour", "shape"), o.attributes)
-                     if k in _ATTR_SETS[int(rng.integers(len(_ATTR_SETS)))]} or {"shape": o.shape}
+            keys = _ATTR_SETS[int(rng.integers(len(_ATTR_SETS)))]
+            attrs = {k: getattr(o, k) for k in keys}
         else:
             attrs = _random_attrs(rng)
         n = sum(_matches(o, attrs) for o in scene)

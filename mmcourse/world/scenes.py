@@ -113,7 +113,8 @@ def sample_scenes(n: int, seed: int = 0, *, min_objects: int = 1, max_objects: i
         _check_choice("colour", pair[0], tuple(COLOURS))
         _check_choice("shape", pair[1], SHAPES)
     excluded = {tuple(p) for p in exclude}
-    combos = [p for p in combos if p not in excluded and (only is None or p in {tuple(q) for q in only})]
+    allowed = None if only is None else {tuple(q) for q in only}
+    combos = [p for p in combos if p not in excluded and (allowed is None or p in allowed)]
     if not combos:
         raise ValueError("exclude/only leave no (colour, shape) combination to generate; the split would be empty")
     # A canvas can pack only so much: refuse requests that cannot fit before trying.
@@ -193,10 +194,13 @@ def _object_table(scenes) -> tuple[torch.Tensor, list[str], torch.Tensor]:
 
 def coverage(scenes, resolution: int = 64, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Anti-aliased coverage of every object: (M, H, W) in [0, 1] and owner scene index (M,)."""
+    table, shapes, owner = _object_table(scenes)
+    return _coverage(table.to(device), shapes, resolution, device), owner.to(device)
+
+
+def _coverage(table: torch.Tensor, shapes: list[str], resolution: int, device) -> torch.Tensor:
     if not isinstance(resolution, int) or resolution < 8:
         raise ValueError(f"resolution must be an int >= 8 pixels, got {resolution!r}")
-    table, shapes, owner = _object_table(scenes)
-    table = table.to(device)
     grid = (torch.arange(resolution, device=device, dtype=torch.float32) + 0.5) / resolution
     cov = torch.empty(len(shapes), resolution, resolution, device=device)
     shape_ids = torch.tensor([_SHAPE_ID[s] for s in shapes], dtype=torch.long)
@@ -210,7 +214,7 @@ def coverage(scenes, resolution: int = 64, device=None) -> tuple[torch.Tensor, t
         v = (grid.view(1, -1, 1) - cy) / r
         d = _sdf(name, u, v) * r * resolution  # distance in pixels
         cov[idx] = (0.5 - d).clamp(0, 1)
-    return cov, owner.to(device)
+    return cov
 
 
 def render(scenes, resolution: int = 64, device=None, return_masks: bool = False):
@@ -222,10 +226,11 @@ def render(scenes, resolution: int = 64, device=None, return_masks: bool = False
     scenes = list(scenes)
     if not scenes:
         raise ValueError("render needs at least one scene")
-    cov, owner = coverage(scenes, resolution, device)
-    table, _, _ = _object_table(scenes)
+    table, shapes, owner = _object_table(scenes)
+    table, owner = table.to(device), owner.to(device)
+    cov = _coverage(table, shapes, resolution, device)
     bg = torch.tensor(BACKGROUND, device=cov.device)
-    delta = table[:, 3:].to(cov.device) - bg  # (M, 3)
+    delta = table[:, 3:] - bg  # (M, 3)
     img = bg.view(1, 3, 1, 1).repeat(len(scenes), 1, resolution, resolution)
     img.index_add_(0, owner, cov.unsqueeze(1) * delta.view(-1, 3, 1, 1))
     img = img.clamp_(0, 1)
