@@ -7,8 +7,6 @@ librosa runs on the CPU (numpy) whatever --device says; its first call compiles 
 so every implementation gets a warm-up call before timing.
 """
 import argparse
-import statistics
-import time
 
 import librosa
 import torch
@@ -16,19 +14,9 @@ import torchaudio
 
 from mmcourse import audio as A
 from mmcourse.env import get_device
+from timing import median_seconds
 
 SR, N_FFT, HOP, N_MELS, N_MFCC = 16000, 512, 160, 64, 20
-
-
-def median_seconds(fn, repeats, sync):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main():
@@ -64,7 +52,7 @@ def main():
     print(f"{'feature':<10}{'mmcourse ms':>13}{'torch/ta ms':>13}{'librosa ms':>12}{'ours/ta':>9}{'librosa/ours':>14}")
     for name, (ours, ref, lib) in rows.items():
         t_ours, t_ref = median_seconds(ours, args.repeats, sync), median_seconds(ref, args.repeats, sync)
-        t_lib = median_seconds(lib, args.repeats, lambda: None)
+        t_lib = median_seconds(lib, args.repeats)
         print(f"{name:<10}{t_ours * 1e3:>13.1f}{t_ref * 1e3:>13.1f}{t_lib * 1e3:>12.1f}"
               f"{t_ours / t_ref:>9.2f}{t_lib / t_ours:>14.1f}")
 

@@ -7,8 +7,6 @@ ImageDraw (no anti-aliasing). Prints the median of --repeats runs of each.
     python benchmarks/bench_world.py [--batch 256] [--resolution 64] [--repeats 7] [--device cpu]
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -17,6 +15,7 @@ from PIL import Image, ImageDraw
 from mmcourse.env import get_device
 from mmcourse.world import COLOURS, render, sample_scenes
 from mmcourse.world.scenes import BACKGROUND
+from timing import median_seconds
 
 
 def pil_render(scenes, res):
@@ -45,18 +44,6 @@ def pil_render(scenes, res):
     return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255
 
 
-def median_rate(fn, n_scenes, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return n_scenes / statistics.median(times), statistics.median(times)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=256)
@@ -75,9 +62,10 @@ def main():
     print(f"batch {args.batch}, {args.resolution}x{args.resolution}, median of {args.repeats} runs, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'what':<36}{'scenes/s':>12}{'ms/batch':>12}")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for name, fn in rows:
-        rate, sec = median_rate(fn, args.batch, args.repeats)
-        print(f"{name:<36}{rate:>12,.0f}{sec * 1000:>12.1f}")
+        sec = median_seconds(fn, args.repeats, sync)
+        print(f"{name:<36}{args.batch / sec:>12,.0f}{sec * 1000:>12.1f}")
 
 
 if __name__ == "__main__":

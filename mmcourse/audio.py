@@ -139,26 +139,27 @@ def power_spectrogram(x, n_fft: int = 2048, hop_length: int | None = None, power
 
 
 # ------------------------------------------------------------------ mel
+# Slaney's scale: 3 mels per 200 Hz up to 1 kHz, then 27 mels per factor 6.4 in frequency.
+_F_SP, _MIN_LOG_HZ = 200.0 / 3, 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = math.log(6.4) / 27.0
+
+
 def hz_to_mel(f, htk: bool = False):
     """Hz -> mel. HTK: 2595 log10(1 + f / 700). Slaney (librosa's default): linear below 1 kHz
     (3 mels / 200 Hz), logarithmic above (27 mels per factor 6.4)."""
     f = torch.as_tensor(f, dtype=torch.float64)
     if htk:
         return 2595.0 * torch.log10(1.0 + f / 700.0)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    logstep = math.log(6.4) / 27.0
-    lin = f / f_sp
-    return torch.where(f >= min_log_hz, min_log_hz / f_sp + torch.log(f.clamp(min=1e-10) / min_log_hz) / logstep, lin)
+    return torch.where(f >= _MIN_LOG_HZ, _MIN_LOG_MEL + torch.log(f.clamp(min=1e-10) / _MIN_LOG_HZ) / _LOGSTEP,
+                       f / _F_SP)
 
 
 def mel_to_hz(m, htk: bool = False):
     m = torch.as_tensor(m, dtype=torch.float64)
     if htk:
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = math.log(6.4) / 27.0
-    return torch.where(m >= min_log_mel, min_log_hz * torch.exp(logstep * (m - min_log_mel)), f_sp * m)
+    return torch.where(m >= _MIN_LOG_MEL, _MIN_LOG_HZ * torch.exp(_LOGSTEP * (m - _MIN_LOG_MEL)), _F_SP * m)
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None,

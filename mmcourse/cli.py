@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 import sys
 import time
@@ -85,10 +86,6 @@ def _last_line(exc: BaseException) -> str:
 def run_notebook(path: Path, out_path: Path, parameters: dict, cwd: Path) -> dict:
     import papermill as pm
 
-    import os
-
-    # Figures go into the executed notebook even when the caller's shell set MPLBACKEND=Agg.
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     start = time.perf_counter()
     status, error = "ok", None
     try:
@@ -138,6 +135,8 @@ def cmd_run(args) -> int:
     if out == nb_dir or nb_dir in out.parents:
         raise SystemExit(f"error: --out {out} is inside the notebooks directory; the runner never writes there")
     out.mkdir(parents=True, exist_ok=True)
+    # Kernels inherit this: figures go into the executed notebooks even if the shell set MPLBACKEND=Agg.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     params = {name: parse_value(value) for name, value in (args.param or [])}
     params.update(SMOKE=args.smoke, SEED=args.seed, DEVICE=args.device)
     meta = {"started": datetime.now().isoformat(timespec="seconds"), "smoke": args.smoke,

@@ -127,11 +127,11 @@ def captions(scene, n: int = 5, rng=None) -> list[str]:
     if not scene:
         raise ValueError("a scene needs at least one object to be described")
     out, seen = [], set()
+    # "the blue cross" must say which blue cross when there are two
+    needs_size = len({(o.colour, o.shape) for o in scene}) < len(scene)
     for _ in range(20 * n):
         style = int(rng.integers(3))
-        size = bool(rng.integers(2))
-        if len({(o.colour, o.shape) for o in scene}) < len(scene):
-            size = True  # "the blue cross" must say which blue cross
+        size = bool(rng.integers(2)) or needs_size
         order = [scene[i] for i in rng.permutation(len(scene))]
         if style == 0:
             text = f"{INTROS[int(rng.integers(len(INTROS)))]} {_join([_phrase(o, size) for o in order])}"
