@@ -1,10 +1,11 @@
 """STFT, log-mel and MFCC on a batch of 64 one-second 16 kHz clips: mmcourse.audio vs
-torch.stft / torchaudio.transforms vs librosa, in one process, median of --repeats runs.
+torch.stft / torchaudio.transforms vs librosa, in one process, median of --rounds x --repeats runs.
 
-    python benchmarks/bench_audio.py [--batch 64] [--repeats 7] [--device cpu]
+    python benchmarks/bench_audio.py [--batch 64] [--repeats 7] [--rounds 3] [--device cpu]
 
 librosa runs on the CPU (numpy) whatever --device says; its first call compiles with numba,
-so every implementation gets a warm-up call before timing.
+so every implementation gets a warm-up call before timing. The three are timed in blocks
+over several rounds (see timing.py) so a busy spell of the machine favours none of them.
 """
 import argparse
 
@@ -14,7 +15,7 @@ import torchaudio
 
 from mmcourse import audio as A
 from mmcourse.env import get_device
-from timing import median_seconds
+from timing import median_seconds_rounds
 
 SR, N_FFT, HOP, N_MELS, N_MFCC = 16000, 512, 160, 64, 20
 
@@ -23,6 +24,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     dev = get_device(args.device)
@@ -47,12 +49,11 @@ def main():
                  lambda: librosa.feature.mfcc(y=xn, sr=SR, n_mfcc=N_MFCC, n_mels=N_MELS, n_fft=N_FFT, hop_length=HOP)),
     }
     print(f"batch {args.batch} x 1 s @ {SR} Hz, n_fft {N_FFT}, hop {HOP}, {N_MELS} mels; device {dev}; "
-          f"median of {args.repeats}; torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"median of {args.rounds} x {args.repeats}; torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"torchaudio {torchaudio.__version__}, librosa {librosa.__version__}")
     print(f"{'feature':<10}{'mmcourse ms':>13}{'torch/ta ms':>13}{'librosa ms':>12}{'ours/ta':>9}{'librosa/ours':>14}")
     for name, (ours, ref, lib) in rows.items():
-        t_ours, t_ref = median_seconds(ours, args.repeats, sync), median_seconds(ref, args.repeats, sync)
-        t_lib = median_seconds(lib, args.repeats)
+        t_ours, t_ref, t_lib = median_seconds_rounds((ours, ref, lib), args.repeats, args.rounds, sync)
         print(f"{name:<10}{t_ours * 1e3:>13.1f}{t_ref * 1e3:>13.1f}{t_lib * 1e3:>12.1f}"
               f"{t_ours / t_ref:>9.2f}{t_lib / t_ours:>14.1f}")
 

@@ -10,6 +10,7 @@ each against both libraries. Conventions follow librosa unless stated:
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -27,7 +28,9 @@ def _check_signal(x: torch.Tensor, name: str = "signal") -> torch.Tensor:
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}; use x.float()")
     if x.ndim == 0:
         raise ValueError(f"{name} must have a time axis, got a scalar")
-    if not torch.isfinite(x).all():
+    # One cheap reduction first: a finite sum means finite samples; only a non-finite sum
+    # (NaN/inf, or an overflow) pays for the exact element-wise check.
+    if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf samples")
     return x
 
@@ -96,7 +99,7 @@ def stft(x, n_fft: int = 2048, hop_length: int | None = None, win_length: int | 
         x = F.pad(x.reshape(-1, 1, shape[-1]), (pad, pad), mode=pad_mode).reshape(*shape[:-1], -1)
     frames = frame(x, n_fft, hop_length) * w  # (..., n_frames, n_fft)
     spec = torch.fft.rfft(frames, dim=-1) if onesided else torch.fft.fft(frames, dim=-1)
-    return spec.transpose(-1, -2)
+    return spec.transpose(-1, -2)  # a view: (..., n_freqs, n_frames) without a copy
 
 
 def istft(spec, n_fft: int | None = None, hop_length: int | None = None, win_length: int | None = None,
@@ -131,11 +134,18 @@ def istft(spec, n_fft: int | None = None, hop_length: int | None = None, win_len
 
 
 def power_spectrogram(x, n_fft: int = 2048, hop_length: int | None = None, power: float = 2.0, **kw):
-    """|STFT|^power: power=2 is the power spectrogram, power=1 the magnitude."""
-    spec = stft(x, n_fft, hop_length, **kw)
-    if power == 2.0:  # re^2 + im^2 skips abs()'s square root
-        return torch.view_as_real(spec).pow(2).sum(-1)
-    return spec.abs() ** power
+    """|STFT|^power (..., n_freqs, n_frames): power=2 is the power spectrogram, power=1 the magnitude."""
+    return _power_tf(x, n_fft, hop_length, power, **kw).transpose(-1, -2)
+
+
+def _power_tf(x, n_fft, hop_length, power, **kw):
+    """|STFT|^power in the STFT's memory layout (..., n_frames, n_freqs), contiguous, so the
+    element-wise power and the mel matmul that follows read memory in order."""
+    spec = stft(x, n_fft, hop_length, **kw).transpose(-1, -2)  # undo the view: contiguous again
+    if power == 2.0:  # re^2 + im^2 in one fused kernel, skipping abs()'s square root
+        return torch.addcmul(spec.real * spec.real, spec.imag, spec.imag)
+    mag = spec.abs()
+    return mag if power == 1.0 else mag ** power
 
 
 # ------------------------------------------------------------------ mel
@@ -196,9 +206,15 @@ def melspectrogram(x, sample_rate: int, n_fft: int = 2048, hop_length: int | Non
                    fmin: float = 0.0, fmax: float | None = None, htk: bool = False, norm: str | None = "slaney",
                    power: float = 2.0, **stft_kw):
     """Mel spectrogram (..., n_mels, n_frames) = filterbank @ |STFT|^power."""
-    spec = power_spectrogram(x, n_fft, hop_length, power=power, **stft_kw)
-    fb = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm, dtype=spec.dtype).to(spec.device)
-    return torch.matmul(fb, spec)
+    spec = _power_tf(x, n_fft, hop_length, power, **stft_kw)  # (..., n_frames, n_freqs)
+    fb = _cached_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm).to(spec.device, spec.dtype)
+    return torch.matmul(spec, fb.T).transpose(-1, -2)  # (..., n_mels, n_frames)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm):
+    # Built once per setting in float64 on the CPU; callers copy it with .to() and never write to it.
+    return mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm, dtype=torch.float64)
 
 
 def power_to_db(s, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0):
@@ -231,4 +247,10 @@ def mfcc(x, sample_rate: int, n_mfcc: int = 20, n_mels: int = 128, n_fft: int = 
     if not 1 <= n_mfcc <= n_mels:
         raise ValueError(f"need 1 <= n_mfcc <= n_mels, got n_mfcc={n_mfcc}, n_mels={n_mels}")
     log_mel = power_to_db(melspectrogram(x, sample_rate, n_fft, hop_length, n_mels, **mel_kw), top_db=top_db)
-    return torch.matmul(dct_matrix(n_mfcc, n_mels, log_mel.dtype).to(log_mel.device), log_mel)
+    dct = _cached_dct(n_mfcc, n_mels).to(log_mel.device, log_mel.dtype)
+    return torch.matmul(dct, log_mel)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_dct(n_out, n_in):
+    return dct_matrix(n_out, n_in, dtype=torch.float64)
