@@ -36,3 +36,66 @@ def test_scene_sound_and_errors():
         scene_sound(())
     with pytest.raises(ValueError, match="Nyquist"):
         object_sound(scene[1], sample_rate=2000)
+
+
+from mmcourse.world.sound import load_wav, mixture, save_wav  # noqa: E402
+
+OBJS = (Obj("circle", "red", "large", 0.2, 0.5), Obj("cross", "green", "small", 0.8, 0.5),
+        Obj("square", "blue", "large", 0.5, 0.5))
+
+
+def test_mixture_is_the_sum_of_its_sources_and_deterministic():
+    m = mixture(OBJS, duration=1.0, note=0.4, seed=3)
+    assert m.sources.shape == (3, 2, SAMPLE_RATE) and m.mix.shape == (2, SAMPLE_RATE)
+    torch.testing.assert_close(m.mix, m.sources.sum(0))
+    for src, obj, onset in zip(m.sources, m.objects, m.onsets):
+        start = round(onset * SAMPLE_RATE)
+        assert src[:, :start].abs().max() == 0 and src[:, start + int(0.4 * SAMPLE_RATE):].abs().max() == 0
+        assert abs(peak_hz(src.mean(0)) - COLOUR_PITCH[obj.colour]) <= 3.0
+    again, other = mixture(OBJS, 1.0, 0.4, seed=3), mixture(OBJS, 1.0, 0.4, seed=4)
+    assert torch.equal(again.mix, m.mix) and again.onsets == m.onsets and other.onsets != m.onsets
+
+
+def test_mixture_in_sequence_and_errors():
+    m = mixture(OBJS, duration=1.5, note=0.5, overlap=False)
+    assert m.onsets == (0.0, 0.5, 1.0)
+    with pytest.raises(ValueError, match="do not fit"):
+        mixture(OBJS, duration=1.0, note=0.5, overlap=False)
+    with pytest.raises(ValueError, match="at least one"):
+        mixture(())
+    with pytest.raises(ValueError, match="note"):
+        mixture(OBJS, duration=0.2, note=0.5)
+
+
+@pytest.mark.parametrize("subtype,tol", [("PCM_16", 1 / 32768), ("FLOAT", 0.0)])
+def test_wav_round_trip(tmp_path, subtype, tol):
+    clip = mixture(OBJS, 0.5, 0.25).mix
+    save_wav(tmp_path / "clip.wav", clip, subtype=subtype)
+    back, sr = load_wav(tmp_path / "clip.wav")
+    assert sr == SAMPLE_RATE and back.shape == clip.shape and back.dtype == torch.float32
+    assert (back - clip).abs().max() <= tol
+    save_wav(tmp_path / "mono.wav", clip[0])
+    assert load_wav(tmp_path / "mono.wav")[0].shape == (1, clip.shape[1])
+
+
+def test_wav_errors(tmp_path):
+    with pytest.raises(ValueError, match="clip"):
+        save_wav(tmp_path / "x.wav", torch.full((2, 100), 1.5))
+    with pytest.raises(ValueError, match="subtype"):
+        save_wav(tmp_path / "x.wav", torch.zeros(2, 100), subtype="MP3")
+    with pytest.raises(ValueError, match="float"):
+        save_wav(tmp_path / "x.wav", torch.zeros(2, 100, dtype=torch.int16))
+    with pytest.raises(ValueError, match="NaN"):
+        save_wav(tmp_path / "x.wav", torch.tensor([0.0, float("nan")]))
+
+
+def test_speech_clip_ships_with_the_package():
+    from mmcourse.world.sound import speech_clip
+
+    wave, sr, text = speech_clip()
+    assert sr == SAMPLE_RATE and wave.shape[0] == 1 and 2 * sr < wave.shape[1] < 6 * sr
+    assert 0.5 < wave.abs().max() <= 0.9 + 1e-4 and "red circle" in text
+    # voiced speech: most energy between 80 Hz and 4 kHz
+    power = torch.fft.rfft(wave[0]).abs() ** 2
+    f = torch.fft.rfftfreq(wave.shape[1], 1 / sr)
+    assert power[(f > 80) & (f < 4000)].sum() > 0.8 * power.sum()

@@ -2,11 +2,13 @@
 
 shape -> timbre (which harmonics), colour -> pitch, size -> loudness, x position -> stereo
 pan (constant-power). Sounds are float32 torch tensors of shape (2, samples), left/right.
-This is the part that notebook 01 previews; notebook 02 analyses these sounds in depth.
+Also mixtures of several objects with their separate sources as ground truth, and WAV
+files through soundfile. Notebook 01 previews these sounds; notebook 02 analyses them.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -50,3 +52,93 @@ def scene_sound(scene, duration: float = 0.4, sample_rate: int = SAMPLE_RATE) ->
     if not scene:
         raise ValueError("an empty scene makes no sound")
     return torch.cat([object_sound(o, duration, sample_rate) for o in sorted(scene, key=lambda o: o.x)], dim=1)
+
+
+# ------------------------------------------------------------------ mixtures
+@dataclass(frozen=True)
+class Mixture:
+    """Several objects sounding at once, with the ground truth a separation model would need.
+
+    mix (2, T) is exactly sources.sum(0); sources (n, 2, T) holds each object's own clip,
+    silent outside its note; onsets are in seconds, one per object, in the order of objects.
+    """
+    mix: torch.Tensor
+    sources: torch.Tensor
+    objects: tuple
+    onsets: tuple
+    sample_rate: int
+
+
+def mixture(objects, duration: float = 1.0, note: float = 0.5, seed: int = 0, sample_rate: int = SAMPLE_RATE,
+            overlap: bool = True) -> Mixture:
+    """Mix the notes of ``objects`` into one clip of ``duration`` seconds.
+
+    overlap=True starts each note at a random time (deterministic from ``seed``), so notes
+    overlap; overlap=False spaces them evenly, one after the other (duration >= n * note).
+    """
+    objects = tuple(objects)
+    if not objects:
+        raise ValueError("a mixture needs at least one object")
+    if not 0 < note <= duration:
+        raise ValueError(f"need 0 < note <= duration, got note={note}, duration={duration}")
+    n, total, length = len(objects), int(round(duration * sample_rate)), int(round(note * sample_rate))
+    if overlap:
+        g = torch.Generator().manual_seed(seed)
+        starts = torch.randint(0, total - length + 1, (n,), generator=g).tolist()
+    else:
+        if n * length > total:
+            raise ValueError(f"{n} notes of {note} s do not fit one after the other in {duration} s; "
+                             f"use overlap=True or a longer duration")
+        starts = [i * (total // n) for i in range(n)]
+    sources = torch.zeros(n, 2, total)
+    for i, (obj, start) in enumerate(zip(objects, starts)):
+        sources[i, :, start:start + length] = object_sound(obj, note, sample_rate)[:, :length]
+    return Mixture(sources.sum(0), sources, objects, tuple(s / sample_rate for s in starts), sample_rate)
+
+
+# ------------------------------------------------------------------ WAV files
+WAV_SUBTYPES = ("PCM_16", "FLOAT")
+
+
+def save_wav(path, audio: torch.Tensor, sample_rate: int = SAMPLE_RATE, subtype: str = "PCM_16") -> None:
+    """Write (channels, samples) or (samples,) float audio in [-1, 1] to a WAV file (soundfile).
+
+    PCM_16 is what every player reads (quantised to 1/32768); FLOAT keeps float32 exactly.
+    """
+    import soundfile as sf
+
+    if subtype not in WAV_SUBTYPES:
+        raise ValueError(f"unknown subtype {subtype!r}; valid choices: {', '.join(WAV_SUBTYPES)}")
+    audio = torch.as_tensor(audio)
+    if audio.ndim not in (1, 2) or not audio.is_floating_point():
+        raise ValueError(f"audio must be float (samples,) or (channels, samples), got {tuple(audio.shape)} "
+                         f"of dtype {audio.dtype}")
+    peak = audio.abs().max().item() if audio.numel() else 0.0
+    if not math.isfinite(peak):
+        raise ValueError("audio contains NaN or inf samples")
+    if subtype == "PCM_16" and peak > 1.0:
+        raise ValueError(f"audio peaks at {peak:.3f} > 1 and would clip in PCM_16; divide by its peak "
+                         f"or use subtype='FLOAT'")
+    data = audio.detach().cpu().numpy()
+    sf.write(str(path), data.T if data.ndim == 2 else data, int(sample_rate), subtype=subtype)
+
+
+def load_wav(path) -> tuple[torch.Tensor, int]:
+    """Read a WAV (or any soundfile format) as float32 (channels, samples) and its sample rate."""
+    import soundfile as sf
+
+    data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+    return torch.from_numpy(data.T.copy()), int(sr)
+
+
+def speech_clip() -> tuple[torch.Tensor, int, str]:
+    """The shipped speech clip: (1, samples) float32, its sample rate and the words spoken.
+
+    Synthesised with espeak-ng by data/make_speech.py (see data/README.md); it ships inside
+    the package (mmcourse/data), so it is there after any install, Colab's included.
+    """
+    from importlib.resources import files
+
+    folder = files("mmcourse") / "data"
+    wave, sr = load_wav(folder / "speech_en.wav")
+    return wave, sr, (folder / "speech_en.txt").read_text().strip()
