@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from mmcourse.env import get_device
 from mmcourse.world import COLOURS, render, sample_scenes
 from mmcourse.world.scenes import BACKGROUND
-from timing import median_seconds
+from mmcourse.bench import median_seconds
 
 
 def pil_render(scenes, res):
