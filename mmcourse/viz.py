@@ -98,17 +98,34 @@ def embedding_map(points, labels, groups=None, title: str | None = None, ax=None
     return fig or ax.figure
 
 
-def spectrogram(spec_db, sample_rate: int, hop: int, ax=None, title: str | None = None):
-    """A (freq, time) dB spectrogram with axes in seconds and Hz."""
+def spectrogram(spec_db, sample_rate: int, hop: int, ax=None, title: str | None = None, kind: str = "linear",
+                colorbar: bool = True, clim: tuple | None = None):
+    """A (rows, time) spectrogram-like image with time in seconds on x.
+
+    kind="linear": rows are FFT bins, y in Hz up to Nyquist; "mel": rows are mel bands;
+    "mfcc": rows are cepstral coefficients (diverging colours, centred on 0).
+    clim=(low, high) fixes the colour range, so several panels share one scale.
+    """
+    kinds = {"linear": ("frequency (Hz)", "magma"), "mel": ("mel band", "magma"), "mfcc": ("coefficient", "coolwarm")}
+    if kind not in kinds:
+        raise ValueError(f"unknown kind {kind!r}; valid choices: {', '.join(kinds)}")
     s = spec_db.detach().cpu().numpy() if torch.is_tensor(spec_db) else np.asarray(spec_db)
+    if s.ndim != 2:
+        raise ValueError(f"spectrogram must be 2-D (rows, frames), got shape {s.shape}")
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 3))
-    extent = (0, s.shape[1] * hop / sample_rate, 0, sample_rate / 2)
-    im = ax.imshow(s, origin="lower", aspect="auto", extent=extent, cmap="magma")
+    ylabel, cmap = kinds[kind]
+    top = sample_rate / 2 if kind == "linear" else s.shape[0]
+    extent = (0, s.shape[1] * hop / sample_rate, 0, top)
+    if clim is None and kind == "mfcc":
+        clim = (-np.abs(s).max(), np.abs(s).max())
+    im = ax.imshow(s, origin="lower", aspect="auto", extent=extent, cmap=cmap,
+                   vmin=clim[0] if clim else None, vmax=clim[1] if clim else None)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("frequency (Hz)")
-    ax.figure.colorbar(im, ax=ax, label="dB")
+    ax.set_ylabel(ylabel)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, label="dB" if kind != "mfcc" else "value")
     if title:
         ax.set_title(title)
     return fig or ax.figure

@@ -36,3 +36,16 @@ def test_embedding_map_and_spectrogram():
         viz.embedding_map(np.random.rand(4, 3), list("abcd"))
     fig = viz.spectrogram(torch.randn(65, 20), 16000, 256)
     assert fig.axes[0].get_ylabel() == "frequency (Hz)"
+
+
+def test_spectrogram_kinds():
+    fig = viz.spectrogram(torch.randn(20, 30), 16000, 160, kind="mfcc", title="m")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "coefficient" and ax.images[0].get_clim()[0] == -ax.images[0].get_clim()[1]
+    assert viz.spectrogram(torch.randn(64, 30), 16000, 160, kind="mel").axes[0].get_ylim() == (0, 64)
+    assert viz.spectrogram(torch.randn(8, 8), 16000, 160, clim=(-80, 0)).axes[0].images[0].get_clim() == (-80, 0)
+    with pytest.raises(ValueError, match="valid choices"):
+        viz.spectrogram(torch.randn(4, 4), 16000, 160, kind="bark")
+    with pytest.raises(ValueError, match="2-D"):
+        viz.spectrogram(torch.randn(4), 16000, 160)
+    matplotlib.pyplot.close("all")
