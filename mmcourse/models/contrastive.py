@@ -1,0 +1,87 @@
+"""Contrastive and metric learning in a shared embedding space.
+
+ProjectionHead   features -> shared dimension, L2-normalised (cosine similarity = dot product)
+InfoNCE          CLIP's symmetric cross-entropy with a learnable temperature
+hinge_rank_loss  DeViSE-style ranking loss for image tagging (several correct tags per image)
+zero_shot        classify images by the nearest class prompt (with prompt ensembles)
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class ProjectionHead(nn.Module):
+    """Linear (or a 2-layer MLP with ``hidden``) to ``out_dim``, then L2 normalisation."""
+
+    def __init__(self, in_dim: int, out_dim: int = 128, hidden: int | None = None):
+        super().__init__()
+        self.net = (nn.Linear(in_dim, out_dim) if hidden is None else
+                    nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(x), dim=-1)
+
+
+class InfoNCE(nn.Module):
+    """Symmetric InfoNCE as in CLIP: logits = exp(t) * img @ txt.T; cross-entropy image->text
+    and text->image with the diagonal as the right answer, averaged.
+
+    The temperature is learned as a log-scale initialised to log(1/0.07) and clamped at
+    log(100), as CLIP does, so logits never exceed 100 x cosine.
+    """
+
+    def __init__(self, init_temperature: float = 0.07, max_scale: float = 100.0):
+        super().__init__()
+        if not 0 < init_temperature:
+            raise ValueError(f"init_temperature must be positive, got {init_temperature}")
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
+        self.max_log_scale = math.log(max_scale)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        return self.log_scale.clamp(max=self.max_log_scale).exp()
+
+    def forward(self, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
+        if img.shape != txt.shape or img.ndim != 2:
+            raise ValueError(f"need two (B, D) batches of matched pairs, got {tuple(img.shape)} and {tuple(txt.shape)}")
+        logits = self.scale * img @ txt.T                  # (B, B): row i = image i against every text
+        target = torch.arange(len(img), device=img.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def hinge_rank_loss(img: torch.Tensor, tag_emb: torch.Tensor, targets: torch.Tensor, margin: float = 0.2):
+    """DeViSE's ranking loss for multi-label tagging.
+
+    img (B, D) and tag_emb (T, D) L2-normalised; targets (B, T) in {0, 1}. For every image,
+    every (correct tag p, wrong tag n) pair costs max(0, margin - s(p) + s(n)); the mean over
+    the pairs that exist.
+    """
+    if targets.shape != (img.shape[0], tag_emb.shape[0]):
+        raise ValueError(f"targets must be (B, T) = {(img.shape[0], tag_emb.shape[0])}, got {tuple(targets.shape)}")
+    s = img @ tag_emb.T                                          # (B, T)
+    pos, neg = targets.bool(), ~targets.bool()
+    cost = (margin - s.unsqueeze(2) + s.unsqueeze(1)).clamp(min=0)  # (B, P=T, N=T): [b, p, n]
+    valid = pos.unsqueeze(2) & neg.unsqueeze(1)
+    return (cost * valid).sum() / valid.sum().clamp(min=1)
+
+
+def class_embeddings(encode_text, prompts_per_class) -> torch.Tensor:
+    """One L2-normalised vector per class: the mean of its prompts' embeddings (a prompt
+    ensemble, as CLIP uses), renormalised. ``encode_text(list[str]) -> (N, D)`` normalised."""
+    out = []
+    for prompts in prompts_per_class:
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if not prompts:
+            raise ValueError("every class needs at least one prompt")
+        out.append(F.normalize(encode_text(list(prompts)).mean(0), dim=-1))
+    return torch.stack(out)
+
+
+def zero_shot(img_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:
+    """Predicted class index per image: the class whose text embedding is most similar."""
+    return (img_emb @ class_emb.T).argmax(dim=-1)
