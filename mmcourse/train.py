@@ -41,11 +41,13 @@ def to_device(batch, device):
 
 def fit(model, batches, loss_fn, *, optimizer=None, lr: float = 1e-3, epochs: int = 1,
         max_steps: int | None = None, device=None, amp: bool = False, clip_grad: float | None = None,
-        eval_fn=None, eval_every: int | None = None, progress: bool = True, desc: str = "train") -> History:
+        eval_fn=None, eval_every: int | None = None, progress: bool = True, desc: str = "train",
+        scheduler=None) -> History:
     """Train ``model`` and return its History.
 
     Stops after ``max_steps`` optimiser steps when given (re-iterating ``batches`` as often
-    as needed), otherwise after ``epochs`` passes over ``batches``.
+    as needed), otherwise after ``epochs`` passes over ``batches``. A ``scheduler`` (any
+    torch.optim.lr_scheduler built on ``optimizer``) steps after every optimiser step.
     """
     from tqdm.auto import tqdm
 
@@ -95,6 +97,8 @@ def fit(model, batches, loss_fn, *, optimizer=None, lr: float = 1e-3, epochs: in
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
             scaler.step(optimizer)
             scaler.update()
+            if scheduler is not None:
+                scheduler.step()
             step += 1
             hist.add(step=step, **{k: (v.item() if torch.is_tensor(v) else v) for k, v in logs.items()})
             bar.update(1)

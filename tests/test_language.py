@@ -6,6 +6,7 @@ import pytest
 
 from mmcourse.world import (ANSWERS, COLOURS, SHAPES, QUESTION_TYPES, Vocabulary, build_vocab, captions, execute, question,
                             questions, sample_scenes, tags, tokenize)
+from mmcourse.world import Obj
 from mmcourse.world.language import ProgramError
 
 SCENES = sample_scenes(300, 5)
@@ -110,3 +111,33 @@ def test_executor_rejects_bad_programs():
         execute([("scene",)], scene)
     answer, states = execute([("scene",), ("count",)], scene, trace=True)
     assert len(states) == 2 and states[0] == list(scene)
+
+
+def test_held_out_captions_use_new_phrasings():
+    from mmcourse.world.language import HELD_OUT_TEMPLATES, build_vocab, held_out_captions
+
+    scene = (Obj("circle", "red", "large", 0.2, 0.5), Obj("square", "blue", "small", 0.8, 0.5))
+    caps = held_out_captions(scene, 3, rng=0)
+    assert len(set(caps)) == 3 and all("red circle" in c and "blue square" in c for c in caps)
+    vocab = build_vocab()
+    for t in HELD_OUT_TEMPLATES:  # every template brings at least one word the training captions never use
+        assert any(w not in vocab for w in tokenize(t.format(objs="")))
+    with pytest.raises(ValueError, match="between 1"):
+        held_out_captions(scene, 99)
+
+
+def test_recipe_is_ordered_and_relative():
+    from mmcourse.world.language import build_vocab, recipe, recipe_category, where
+
+    a, b, c = Obj("circle", "red", "large", 0.1, 0.1), Obj("square", "blue", "small", 0.5, 0.1), \
+        Obj("square", "green", "small", 0.5, 0.8)
+    steps = recipe((a, b, c))
+    assert steps == ["place a large red circle at the top left", "then add a small blue square to its right",
+                     "then add a small green square below it"]
+    assert recipe((c, b, a))[1] == "then add a small blue square above it"  # another order, another recipe
+    assert where(Obj("circle", "red", "large", 0.5, 0.5)) == "centre" and recipe_category((a, b, c)) == "square"
+    assert recipe_category((a, b)) == "circle"  # a tie goes to the shape placed first
+    vocab = build_vocab()
+    assert all(w in vocab for s in steps for w in tokenize(s))
+    with pytest.raises(ValueError, match="recipe"):
+        recipe(())

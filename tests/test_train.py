@@ -75,3 +75,17 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
     torch.save({"model": {}, "meta": {"obj": object()}}, path)
     with pytest.raises(Exception, match="[Ww]eights only"):
         load_checkpoint(path, torch.nn.Linear(1, 1))
+
+
+def test_fit_steps_a_scheduler_after_each_optimiser_step():
+    import warnings
+
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1 + step))
+    batches = [(torch.randn(4, 2), torch.randn(4, 1))] * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "scheduler stepped before optimizer" warning
+        fit(model, batches, lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(), optimizer=opt, scheduler=sched,
+            epochs=1, progress=False)
+    assert sched.last_epoch == 3 and opt.param_groups[0]["lr"] == 0.25

@@ -4,6 +4,7 @@ ProjectionHead   features -> shared dimension, L2-normalised (cosine similarity 
 InfoNCE          CLIP's symmetric cross-entropy with a learnable temperature
 hinge_rank_loss  DeViSE-style ranking loss for image tagging (several correct tags per image)
 zero_shot        classify images by the nearest class prompt (with prompt ensembles)
+DualEncoder      an image tower and a text tower meeting in one space, trained with InfoNCE
 """
 from __future__ import annotations
 
@@ -85,3 +86,36 @@ def class_embeddings(encode_text, prompts_per_class) -> torch.Tensor:
 def zero_shot(img_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:
     """Predicted class index per image: the class whose text embedding is most similar."""
     return (img_emb @ class_emb.T).argmax(dim=-1)
+
+
+class DualEncoder(nn.Module):
+    """CLIP in miniature: image encoder -> projection, text encoder -> projection, both
+    L2-normalised into one ``dim``-d space; ``loss`` is the symmetric InfoNCE."""
+
+    def __init__(self, image_encoder: nn.Module, text_encoder: nn.Module, dim: int = 128):
+        super().__init__()
+        self.image_encoder, self.text_encoder = image_encoder, text_encoder
+        self.image_proj = ProjectionHead(image_encoder.out_dim, dim)
+        self.text_proj = ProjectionHead(text_encoder.out_dim, dim)
+        self.info_nce = InfoNCE()
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.image_proj(self.image_encoder(images))
+
+    def encode_text(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.text_proj(self.text_encoder(tokens, lengths))
+
+    def loss(self, images, tokens, lengths) -> torch.Tensor:
+        return self.info_nce(self.encode_image(images), self.encode_text(tokens, lengths))
+
+
+@torch.no_grad()
+def embed_in_batches(fn, *tensors, batch_size: int = 512, device=None) -> torch.Tensor:
+    """fn(*chunk) over chunks of the leading dimension, results concatenated on the CPU;
+    uint8 images are scaled to [0, 1] floats on the way."""
+    out = []
+    for i in range(0, len(tensors[0]), batch_size):
+        chunk = [t[i:i + batch_size] for t in tensors]
+        chunk = [c.float() / 255 if c.dtype == torch.uint8 else c for c in chunk]
+        out.append(fn(*[c.to(device) if device is not None else c for c in chunk]).cpu())
+    return torch.cat(out)

@@ -68,6 +68,35 @@ class RetrievalDataset(CaptionDataset):
     def caption_scene(self) -> torch.Tensor:
         return torch.arange(len(self.scenes)).repeat_interleave(self.k)
 
+    def pair_batches(self, batch_size: int, seed: int = 0, drop_last: bool = True) -> "PairBatches":
+        return PairBatches(self, batch_size, seed, drop_last)
+
+
+class PairBatches:
+    """Contrastive batches over a RetrievalDataset: every scene once an epoch, each time with
+    one of its captions drawn at random, so a batch never holds two captions of one image (a
+    second caption would be a false negative for InfoNCE). Yields (images float (B, 3, H, W),
+    tokens (B, L), lengths (B,), scene ids (B,)); re-iterable, a new shuffle each epoch."""
+
+    def __init__(self, data: RetrievalDataset, batch_size: int, seed: int = 0, drop_last: bool = True):
+        if batch_size < 2:
+            raise ValueError(f"contrastive batches need batch_size >= 2, got {batch_size}")
+        self.data, self.batch_size, self.drop_last = data, batch_size, drop_last
+        self.g = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.data.scenes)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        d, n = self.data, len(self.data.scenes)
+        order = torch.randperm(n, generator=self.g)
+        pick = torch.randint(0, d.k, (n,), generator=self.g)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            cap = idx * d.k + pick[idx]
+            yield d.images_u8[idx].float() / 255, d.tokens[cap], d.lengths[cap], idx
+
 
 class VQADataset(WorldDataset):
     """(image, question tokens, answer id, family id) for ``questions_per_scene`` questions a scene."""

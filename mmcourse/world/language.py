@@ -87,7 +87,7 @@ def world_words() -> list[str]:
     texts = [*COLOURS, *SHAPES, *SIZES, *NUMBERS, *RELATIONS.values(), *INTROS,
              "a an the and is are of object objects thing things in total",
              "what colour shape size how many there closest furthest from to yes no ?",
-             "on its own a single shapes", *(plural(s) for s in SHAPES)]
+             "on its own a single shapes", *(plural(s) for s in SHAPES), RECIPE_WORDS]
     return sorted({t for text in texts for t in tokenize(text)})
 
 
@@ -354,3 +354,64 @@ def execute(program, scene, trace: bool = False):
     if not isinstance(state, str):
         raise ProgramError("a program must end in count, exist or query_* to produce an answer")
     return (state, states) if trace else state
+
+
+# ------------------------------------------------------------------ held-out paraphrases
+# Phrasings that never occur in ``captions``: a text encoder trained only on those meets
+# these words for the first time (out-of-vocabulary for it), a pre-trained one has seen them.
+HELD_OUT_TEMPLATES = ("in this photo you can find {objs}", "the drawing contains {objs}", "look at {objs}",
+                      "{objs} drawn on a grey background", "visible here: {objs}", "i spot {objs}")
+
+
+def held_out_captions(scene, n: int = 2, rng=None) -> list[str]:
+    """``n`` true captions of ``scene`` in the held-out phrasings above (distinct templates)."""
+    rng = _rng(rng)
+    if not scene:
+        raise ValueError("a scene needs at least one object to be described")
+    if not 1 <= n <= len(HELD_OUT_TEMPLATES):
+        raise ValueError(f"n must be between 1 and {len(HELD_OUT_TEMPLATES)}, got {n}")
+    needs_size = len({(o.colour, o.shape) for o in scene}) < len(scene)
+    out = []
+    for t in rng.choice(len(HELD_OUT_TEMPLATES), size=n, replace=False):
+        size = bool(rng.integers(2)) or needs_size
+        order = [scene[i] for i in rng.permutation(len(scene))]
+        out.append(HELD_OUT_TEMPLATES[t].format(objs=_join([_phrase(o, size) for o in order])))
+    return out
+
+
+# ------------------------------------------------------------------ recipes
+# A recipe says how a scene is built, step by step, in the scene's own object order. Every
+# step after the first places its object relative to the previous one ("to its right"), so
+# the same steps in another order describe a different picture: order matters.
+_ROWS, _COLS = ("top", "middle", "bottom"), ("left", "centre", "right")
+_RECIPE_REL = {"left": "to its left", "right": "to its right", "above": "above it", "below": "below it"}
+
+
+def where(o: Obj) -> str:
+    """Coarse absolute position on a 3 x 3 grid: "top left", "centre", "bottom right", ..."""
+    row, col = _ROWS[min(int(o.y * 3), 2)], _COLS[min(int(o.x * 3), 2)]
+    if row == "middle":
+        return "centre" if col == "centre" else f"middle {col}"
+    return row if col == "centre" else f"{row} {col}"
+
+
+def recipe(scene) -> list[str]:
+    """The steps that build ``scene``: "place a large red circle at the top left", then
+    "add a small blue square to its right", ... (objects in the scene's order)."""
+    if not scene:
+        raise ValueError("a scene needs at least one object to have a recipe")
+    steps = [f"place {_phrase(scene[0], True)} at the {where(scene[0])}"]
+    for prev, o in zip(scene, scene[1:]):
+        steps.append(f"then add {_phrase(o, True)} {_RECIPE_REL[relation(o, prev)]}")
+    return steps
+
+
+def recipe_category(scene) -> str:
+    """The "dish" of a scene, for semantic regularisation: its most frequent shape (ties go
+    to the shape placed first). Both the picture and the recipe show it."""
+    counts = Counter(o.shape for o in scene)
+    best = max(counts.values())
+    return next(o.shape for o in scene if counts[o.shape] == best)
+
+
+RECIPE_WORDS = "place then add at the its it to left right above below top middle bottom centre"

@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from mmcourse.metrics import first_relevant_rank, median_rank, recall_at_k, relevance
+
+
+def brute_force(sim, relevant, k):
+    hits = 0
+    for q in range(sim.shape[0]):
+        order = sorted(range(sim.shape[1]), key=lambda g: -sim[q, g].item())
+        hits += any(relevant[q, g] for g in order[:k])
+    return hits / sim.shape[0]
+
+
+def test_hand_made_matrix():
+    sim = torch.tensor([[0.9, 0.1, 0.3],
+                        [0.2, 0.1, 0.8],
+                        [0.5, 0.6, 0.7]])
+    rel = torch.eye(3, dtype=torch.bool)
+    assert first_relevant_rank(sim, rel).tolist() == [1, 3, 1]
+    assert recall_at_k(sim, rel, (1, 2, 3)) == {1: pytest.approx(2 / 3), 2: pytest.approx(2 / 3), 3: 1.0}
+    assert median_rank(sim, rel) == 1.0
+
+
+def test_one_to_many_counts_the_best_relevant_item():
+    # image -> text: query 0 has captions 0 and 1; caption 1 ranks first
+    sim = torch.tensor([[0.1, 0.9, 0.5, 0.2], [0.3, 0.2, 0.1, 0.4]])
+    caption_scene = torch.tensor([0, 0, 1, 1])
+    rel = relevance(torch.arange(2), caption_scene)
+    assert rel.tolist() == [[True, True, False, False], [False, False, True, True]]
+    assert first_relevant_rank(sim, rel).tolist() == [1, 1]
+
+
+def test_ties_are_pessimistic():
+    sim = torch.ones(1, 4)
+    assert first_relevant_rank(sim, torch.tensor([[False, True, False, False]])).item() == 4
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_matches_brute_force(seed):
+    g = torch.Generator().manual_seed(seed)
+    sim = torch.randn(20, 30, generator=g)
+    rel = torch.rand(20, 30, generator=g) < 0.1
+    rel[torch.arange(20), torch.randint(0, 30, (20,), generator=g)] = True
+    for k in (1, 3, 10):
+        assert recall_at_k(sim, rel, (k,))[k] == pytest.approx(brute_force(sim, rel, k))
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="same"):
+        recall_at_k(torch.zeros(2, 3), torch.ones(3, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="at least one relevant"):
+        recall_at_k(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.bool))
