@@ -87,7 +87,7 @@ def world_words() -> list[str]:
     texts = [*COLOURS, *SHAPES, *SIZES, *NUMBERS, *RELATIONS.values(), *INTROS,
              "a an the and is are of object objects thing things in total",
              "what colour shape size how many there closest furthest from to yes no ?",
-             "on its own a single shapes", *(plural(s) for s in SHAPES), RECIPE_WORDS]
+             "on its own a single shapes", *(plural(s) for s in SHAPES)]
     return sorted({t for text in texts for t in tokenize(text)})
 
 
@@ -415,3 +415,9 @@ def recipe_category(scene) -> str:
 
 
 RECIPE_WORDS = "place then add at the its it to left right above below top middle bottom centre"
+
+
+def recipe_vocab() -> Vocabulary:
+    """The world's words plus the recipe words (a separate vocabulary, so the captions'
+    vocabulary - and every model trained on it - is unchanged by recipes)."""
+    return Vocabulary(world_words() + tokenize(RECIPE_WORDS))
