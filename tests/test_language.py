@@ -126,6 +126,21 @@ def test_held_out_captions_use_new_phrasings():
         held_out_captions(scene, 99)
 
 
+def test_held_out_synonyms_are_unknown_to_the_training_vocabulary():
+    from mmcourse.world.language import HELD_OUT_SYNONYMS, build_vocab, held_out_captions
+
+    vocab = build_vocab()
+    assert all(w in vocab and s not in vocab for w, s in HELD_OUT_SYNONYMS.items())
+    scene = (Obj("circle", "purple", "large", 0.2, 0.5), Obj("triangle", "orange", "small", 0.8, 0.5))
+    for cap in held_out_captions(scene, 4, rng=1, synonyms=True):
+        words = cap.split()
+        assert "violet disc" in cap and "orange triangle" in cap
+        assert not {"purple", "circle", "large", "small"} & set(words)
+        for a, w in zip(words, words[1:]):  # articles still agree with the word that follows
+            if a in ("a", "an"):
+                assert a == ("an" if w[0] in "aeiou" else "a")
+
+
 def test_recipe_is_ordered_and_relative():
     from mmcourse.world.language import build_vocab, recipe, recipe_category, recipe_vocab, where
 

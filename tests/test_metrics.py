@@ -51,3 +51,26 @@ def test_errors():
         recall_at_k(torch.zeros(2, 3), torch.ones(3, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match="at least one relevant"):
         recall_at_k(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.bool))
+
+
+def test_bleu_papineni_example_and_errors():
+    import math
+
+    import pytest
+
+    from mmcourse.metrics import bleu
+
+    hyp = "the the the the the the the"
+    refs = ["the cat is on the mat", "there is a cat on the mat"]
+    # Papineni et al.'s example: modified unigram precision 2/7; brevity penalty 1 (7 >= 7)
+    assert bleu([refs], [hyp], max_n=1)[1] == pytest.approx(2 / 7)
+    # hand-computed BLEU-2: p1 = 4/4, p2 = 2/3 ("mat is" is in no reference), hypothesis 4 words vs closest reference 6 -> BP = e^(1 - 6/4)
+    b = bleu([refs], ["the mat is on"], max_n=2)
+    assert b[1] == pytest.approx(math.exp(1 - 6 / 4))
+    assert b[2] == pytest.approx(math.exp(1 - 6 / 4) * math.sqrt(2 / 3))
+    assert bleu([refs], [refs[0]])[4] == pytest.approx(1.0)
+    assert bleu([[[3, 4, 5, 6]]], [[3, 4, 5, 6]])[4] == pytest.approx(1.0)  # token ids work too
+    with pytest.raises(ValueError, match="one list of references per hypothesis"):
+        bleu([refs, refs], [hyp])
+    with pytest.raises(ValueError, match="list of reference sentences"):
+        bleu(["the cat"], [hyp])

@@ -11,6 +11,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -120,6 +121,57 @@ def relation(a: Obj, b: Obj) -> str:
     return "above" if dy < 0 else "below"
 
 
+OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
+
+
+def _relational(order, size: bool, flip_first: bool = False) -> str:
+    """"a X is <rel> a Y and a Z is <rel> the Y ...": each object relative to the one before."""
+    first = relation(order[0], order[1])
+    clauses = [f"{_phrase(order[0], size)} is {RELATIONS[OPPOSITE[first] if flip_first else first]} "
+               f"{_phrase(order[1], size)}"]
+    for prev, o in zip(order[1:], order[2:]):
+        clauses.append(f"{_phrase(o, size)} is {RELATIONS[relation(o, prev)]} the {prev.describe(size)}")
+    return " and ".join(clauses)
+
+
+def relation_foil(scene, rng=None) -> tuple[str, str]:
+    """A true relational caption of ``scene`` (two or more objects) and its *foil*: the same
+    words with the first relation reversed ("left of" <-> "right of", "above" <-> "below"),
+    which makes it false. A captioner that understands space should find the true one more
+    likely (the FOIL test of Shekhar et al., 2017)."""
+    rng = _rng(rng)
+    if len(scene) < 2:
+        raise ValueError(f"a relation needs at least two objects, the scene has {len(scene)}")
+    needs_size = len({(o.colour, o.shape) for o in scene}) < len(scene)
+    size = bool(rng.integers(2)) or needs_size
+    order = [scene[i] for i in rng.permutation(len(scene))]
+    return _relational(order, size), _relational(order, size, flip_first=True)
+
+
+class Mention(NamedTuple):
+    """Object ``obj`` of a scene named in a caption: the index of its shape word and of its
+    colour word (None when the caption gives no colour)."""
+    shape_word: int
+    colour_word: int | None
+    obj: int
+
+
+def object_mentions(words: list[str], scene) -> list[Mention]:
+    """Every "[size] [colour] shape" in ``words`` that picks out exactly one object of
+    ``scene``; phrases that match no object (a wrong caption) or several are left out."""
+    out = []
+    for i, w in enumerate(words):
+        if w not in SHAPES:
+            continue
+        colour = words[i - 1] if i >= 1 and words[i - 1] in COLOURS else None
+        j = i - 2 if colour else i - 1
+        size = words[j] if j >= 0 and words[j] in SIZES else None
+        hits = [k for k, o in enumerate(scene) if o.shape == w and colour in (None, o.colour) and size in (None, o.size)]
+        if len(hits) == 1:
+            out.append(Mention(i, i - 1 if colour else None, hits[0]))
+    return out
+
+
 def captions(scene, n: int = 5, rng=None) -> list[str]:
     """``n`` different true captions of ``scene`` (1:N); each mentions every object once
     with "a"/"an" (relational captions refer back to an object with "the")."""
@@ -141,14 +193,7 @@ def captions(scene, n: int = 5, rng=None) -> list[str]:
                 n=NUMBERS[k], objects="object" if k == 1 else rng.choice(["objects", "shapes"]))
             text = f"{head} {_join([_phrase(o, size) for o in order])}"
         else:
-            if len(order) == 1:
-                text = f"{_phrase(order[0], size)} on its own"
-            else:
-                clauses = [f"{_phrase(order[0], size)} is {RELATIONS[relation(order[0], order[1])]} "
-                           f"{_phrase(order[1], size)}"]
-                for prev, o in zip(order[1:], order[2:]):
-                    clauses.append(f"{_phrase(o, size)} is {RELATIONS[relation(o, prev)]} the {prev.describe(size)}")
-                text = " and ".join(clauses)
+            text = f"{_phrase(order[0], size)} on its own" if len(order) == 1 else _relational(order, size)
         if text not in seen:
             seen.add(text)
             out.append(text)
@@ -361,10 +406,15 @@ def execute(program, scene, trace: bool = False):
 # these words for the first time (out-of-vocabulary for it), a pre-trained one has seen them.
 HELD_OUT_TEMPLATES = ("in this photo you can find {objs}", "the drawing contains {objs}", "look at {objs}",
                       "{objs} drawn on a grey background", "visible here: {objs}", "i spot {objs}")
+# Synonyms no training caption uses: a closed-vocabulary encoder sees <unk> where a pre-trained
+# sentence encoder sees a word it knows (all-MiniLM-L6-v2 puts "a violet square" nearest to
+# "a purple square", "a red disc" nearest to "a red circle", and so on).
+HELD_OUT_SYNONYMS = {"purple": "violet", "circle": "disc", "square": "box", "large": "big", "small": "tiny"}
 
 
-def held_out_captions(scene, n: int = 2, rng=None) -> list[str]:
-    """``n`` true captions of ``scene`` in the held-out phrasings above (distinct templates)."""
+def held_out_captions(scene, n: int = 2, rng=None, synonyms: bool = False) -> list[str]:
+    """``n`` true captions of ``scene`` in the held-out phrasings above (distinct templates).
+    With ``synonyms=True`` the words in ``HELD_OUT_SYNONYMS`` are replaced as well."""
     rng = _rng(rng)
     if not scene:
         raise ValueError("a scene needs at least one object to be described")
@@ -375,7 +425,12 @@ def held_out_captions(scene, n: int = 2, rng=None) -> list[str]:
     for t in rng.choice(len(HELD_OUT_TEMPLATES), size=n, replace=False):
         size = bool(rng.integers(2)) or needs_size
         order = [scene[i] for i in rng.permutation(len(scene))]
-        out.append(HELD_OUT_TEMPLATES[t].format(objs=_join([_phrase(o, size) for o in order])))
+        text = HELD_OUT_TEMPLATES[t].format(objs=_join([_phrase(o, size) for o in order]))
+        if synonyms:
+            words = [HELD_OUT_SYNONYMS.get(w, w) for w in text.split(" ")]
+            words = [article(words[i + 1]) if w in ("a", "an") else w for i, w in enumerate(words)]
+            text = " ".join(words)
+        out.append(text)
     return out
 
 

@@ -1,0 +1,302 @@
+"""Image captioning: Show and Tell (Vinyals et al., 2015) and Show, Attend and Tell (Xu et al., 2015).
+
+CaptionEncoder   CNN -> L annotation vectors of D dims (one per location, with a learned
+                 position embedding) and one global vector (a fully connected layer over
+                 the whole grid, so it knows where things are too)
+ShowAndTell      LSTM decoder; the image vector enters once, before the start token
+ShowAttendTell   LSTM decoder with soft (or, at inference, sampled hard) additive attention
+                 over the annotation vectors, a gating scalar, initial states from the mean
+                 annotation and the doubly stochastic attention regulariser
+greedy / beam_search   decoding, returning words and (attention model) one map per word
+caption_loss, log_likelihood   teacher-forced cross-entropy and sentence log-probability
+
+Both decoders share one step interface: ``init_state(images)`` and
+``step(state, words) -> (log_probs (N, V), state, alpha (N, L) or None)``, where a state is a
+tuple of tensors whose first dimension is the batch, so beams are reordered by indexing.
+Token conventions follow ``mmcourse.world.language``: ``<start> words <end> <pad>...``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .encoders import ConvEncoder
+
+
+class CaptionEncoder(nn.Module):
+    """ConvEncoder's H/8 x W/8 grid -> annotations (B, L, dim) and a global vector (B, dim).
+
+    A CNN's features say *what* is at a location but only weakly *where*; an attention
+    decoder reads nothing but a weighted sum of them, so each location gets a learned
+    position embedding (as in ViT). The global vector is a Linear over the flattened grid,
+    like the fully connected layers of the CNNs the papers used: it sees positions too.
+    """
+
+    def __init__(self, dim: int = 128, width: int = 32, image_size: int = 48):
+        super().__init__()
+        if image_size % 8 or image_size < 16:
+            raise ValueError(f"image_size must be a multiple of 8 and >= 16, got {image_size}")
+        self.image_size, self.side, self.dim = image_size, image_size // 8, dim
+        self.cnn = ConvEncoder(width=width)
+        self.proj = nn.Linear(self.cnn.channels, dim)
+        self.pos = nn.Parameter(torch.randn(1, self.side ** 2, dim) * 0.02)
+        self.fc = nn.Linear(self.side ** 2 * dim, dim)
+
+    @property
+    def locations(self) -> int:
+        return self.side ** 2
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if images.ndim != 4 or tuple(images.shape[1:]) != (3, self.image_size, self.image_size):
+            raise ValueError(f"expected images (B, 3, {self.image_size}, {self.image_size}), got {tuple(images.shape)}")
+        if images.dtype == torch.uint8:
+            images = images.float() / 255
+        ann = F.relu(self.proj(self.cnn(images, grid=True))) + self.pos  # (B, L, D)
+        return ann, F.relu(self.fc(ann.flatten(1)))
+
+
+def _check_tokens(tokens: torch.Tensor, lengths: torch.Tensor, images: torch.Tensor) -> int:
+    """Validate a teacher-forcing batch; returns k, the number of captions per image."""
+    if tokens.ndim != 2 or lengths.shape != tokens.shape[:1] or len(images) == 0 or len(tokens) % len(images):
+        raise ValueError(f"expected images (B, ...), tokens (k * B, T) and lengths (k * B,), got {tuple(images.shape)}, "
+                         f"{tuple(tokens.shape)}, {tuple(lengths.shape)}")
+    if lengths.min() < 2 or lengths.max() > tokens.shape[1]:
+        raise ValueError(f"lengths must count <start> and <end> (>= 2) and fit in T={tokens.shape[1]}, "
+                         f"got {lengths.min().item()}..{lengths.max().item()}")
+    return len(tokens) // len(images)
+
+
+class ShowAndTell(nn.Module):
+    """CNN vector -> LSTM. The image, mapped into word-embedding space, is the LSTM's input at
+    t = -1 only; then <start>, w1, w2, ... (teacher forcing), each output predicting the next word."""
+
+    def __init__(self, vocab_size: int, dim: int = 128, embed_dim: int = 64, hidden: int = 256,
+                 width: int = 32, image_size: int = 48, pad_id: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.encoder = CaptionEncoder(dim, width, image_size)
+        self.image_in = nn.Linear(dim, embed_dim)
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, vocab_size)
+        self.pad_id, self.vocab_size = pad_id, vocab_size
+
+    def forward(self, images, tokens, lengths):
+        """Logits (N, T-1, V) for tokens[:, 1:]; positions past a caption's end are padding.
+        ``tokens`` may hold k captions per image (N = k * B, consecutive rows): each image is
+        encoded once and shared by its k captions."""
+        k = _check_tokens(tokens, lengths, images)
+        _, g = self.encoder(images)
+        g = g.repeat_interleave(k, 0)
+        x = torch.cat([self.image_in(g).unsqueeze(1), self.embed(tokens[:, :-1])], 1)  # image, <start>, w1..
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)  # packed: padding never enters the recurrence
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.shape[1])
+        return self.out(self.drop(out[:, 1:])), None
+
+    def init_state(self, images):
+        _, g = self.encoder(images)
+        _, (h, c) = self.lstm(self.image_in(g).unsqueeze(1))
+        return h[0], c[0]
+
+    def step(self, state, words, **_):
+        h, c = state
+        out, (h, c) = self.lstm(self.embed(words).unsqueeze(1), (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous()))
+        return F.log_softmax(self.out(out[:, 0]), -1), (h[0], c[0]), None
+
+
+class ShowAttendTell(nn.Module):
+    """LSTM decoder that looks at the image again for every word.
+
+    At step t: e_ti = v . tanh(W_a a_i + W_h h_{t-1}); alpha_t = softmax_i(e_t);
+    z_t = beta_t * sum_i alpha_ti a_i with the gate beta_t = sigmoid(f(h_{t-1}));
+    h_t = LSTM([E y_{t-1}, z_t], h_{t-1}); p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t)).
+    h_0, c_0 come from the mean annotation. ``hard=True`` in ``step`` samples one location
+    from alpha_t instead of averaging (hard attention, here only at inference).
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 128, embed_dim: int = 64, hidden: int = 256,
+                 att_dim: int = 128, width: int = 32, image_size: int = 48, pad_id: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.encoder = CaptionEncoder(dim, width, image_size)
+        self.init_h, self.init_c = nn.Linear(dim, hidden), nn.Linear(dim, hidden)
+        self.att_a, self.att_h, self.att_v = nn.Linear(dim, att_dim), nn.Linear(hidden, att_dim), nn.Linear(att_dim, 1)
+        self.gate = nn.Linear(hidden, 1)
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.cell = nn.LSTMCell(embed_dim + dim, hidden)
+        self.out_h, self.out_z = nn.Linear(hidden, embed_dim), nn.Linear(dim, embed_dim)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(embed_dim, vocab_size)
+        self.pad_id, self.vocab_size = pad_id, vocab_size
+
+    def _start(self, ann):
+        mean = ann.mean(1)
+        return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
+
+    def _attend(self, ann, ann_proj, h, hard=False, generator=None):
+        alpha = torch.softmax(self.att_v(torch.tanh(ann_proj + self.att_h(h).unsqueeze(1))).squeeze(-1), -1)  # (N, L)
+        if hard:  # one location, sampled from alpha
+            pick = torch.multinomial(alpha, 1, generator=generator)
+            context = ann.gather(1, pick.unsqueeze(-1).expand(-1, -1, ann.shape[-1])).squeeze(1)
+        else:
+            context = torch.bmm(alpha.unsqueeze(1), ann).squeeze(1)
+        return alpha, torch.sigmoid(self.gate(h)) * context
+
+    def _advance(self, e, z, h, c):
+        h, c = self.cell(torch.cat([e, z], -1), (h, c))
+        return self.out(self.drop(e + self.out_h(h) + self.out_z(z))), h, c
+
+    def forward(self, images, tokens, lengths):
+        """Logits (N, T-1, V) for tokens[:, 1:] and attention (N, T-1, L); at padded steps the
+        state is not updated and alpha is zero, so they contribute nothing. As in ShowAndTell,
+        ``tokens`` may hold k captions per image (N = k * B)."""
+        k = _check_tokens(tokens, lengths, images)
+        ann, _ = self.encoder(images)
+        ann = ann.repeat_interleave(k, 0)
+        ann_proj = self.att_a(ann)
+        h, c = self._start(ann)
+        emb = self.embed(tokens[:, :-1])
+        steps = int(lengths.max()) - 1
+        valid = torch.arange(tokens.shape[1] - 1, device=tokens.device).unsqueeze(0) < (lengths - 1).unsqueeze(1)
+        logits, alphas = [], []
+        for t in range(steps):
+            alpha, z = self._attend(ann, ann_proj, h)
+            out, h_new, c_new = self._advance(emb[:, t], z, h, c)
+            m = valid[:, t].unsqueeze(1)
+            h, c = torch.where(m, h_new, h), torch.where(m, c_new, c)
+            logits.append(out)
+            alphas.append(alpha * m)
+        pad = tokens.shape[1] - 1 - steps
+        logits = F.pad(torch.stack(logits, 1), (0, 0, 0, pad))
+        return logits, F.pad(torch.stack(alphas, 1), (0, 0, 0, pad))
+
+    def init_state(self, images):
+        ann, _ = self.encoder(images)
+        h, c = self._start(ann)
+        return h, c, ann, self.att_a(ann)
+
+    def step(self, state, words, hard: bool = False, generator=None):
+        h, c, ann, ann_proj = state
+        alpha, z = self._attend(ann, ann_proj, h, hard, generator)
+        out, h, c = self._advance(self.embed(words), z, h, c)
+        return F.log_softmax(out, -1), (h, c, ann, ann_proj), alpha
+
+
+def caption_loss(logits: torch.Tensor, tokens: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+    """Mean cross-entropy of the next word over real (non-padding) positions."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), ignore_index=pad_id)
+
+
+def doubly_stochastic(alphas: torch.Tensor) -> torch.Tensor:
+    """Xu et al.'s regulariser sum_i (1 - sum_t alpha_ti)^2, averaged over the batch: every
+    location should receive, over the whole caption, about one unit of attention.
+    Padded steps carry alpha = 0 (see ShowAttendTell.forward), so they add nothing."""
+    return ((1 - alphas.sum(1)) ** 2).sum(1).mean()
+
+
+@torch.no_grad()
+def log_likelihood(model, images, tokens, lengths) -> torch.Tensor:
+    """log p(caption | image) under teacher forcing, one value per row (B,)."""
+    logits, _ = model(images, tokens, lengths)
+    logp = torch.log_softmax(logits, -1).gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
+    return (logp * (tokens[:, 1:] != model.pad_id)).sum(1)
+
+
+@dataclass
+class Caption:
+    """A decoded caption: word ids (no <start>/<end>), its log-probability, and for the
+    attention model the map used for each word (n_words + 1 rows: the last is <end>'s)."""
+    tokens: list[int]
+    log_prob: float
+    attention: torch.Tensor | None = None
+
+
+def _check_decode(images, max_len):
+    if images.ndim != 4:
+        raise ValueError(f"expected a batch of images (B, 3, H, W), got {tuple(images.shape)}")
+    if max_len < 1:
+        raise ValueError(f"max_len must be >= 1, got {max_len}")
+
+
+@torch.no_grad()
+def greedy(model, images, bos: int, eos: int, max_len: int = 40, **step_kwargs) -> list[Caption]:
+    """The most likely word at every step, for a batch of images, until <end> or max_len words."""
+    _check_decode(images, max_len)
+    state = model.init_state(images)
+    n = len(images)
+    words = torch.full((n,), bos, dtype=torch.long, device=images.device)
+    done = torch.zeros(n, dtype=torch.bool, device=images.device)
+    out, logps, maps = [], torch.zeros(n, device=images.device), []
+    for t in range(max_len + 1):
+        logp, state, alpha = model.step(state, words, **step_kwargs)
+        best, words = logp.max(-1)
+        if t == max_len:  # out of room: end here
+            best, words = logp[:, eos], torch.full_like(words, eos)
+        logps += best * ~done
+        out.append(torch.where(done, eos, words))
+        if alpha is not None:
+            maps.append(alpha)
+        done |= words == eos
+        if done.all():
+            break
+    seq = torch.stack(out, 1).tolist()
+    att = torch.stack(maps, 1) if maps else None
+    caps = []
+    for i, s in enumerate(seq):
+        k = s.index(eos) if eos in s else len(s)
+        caps.append(Caption(s[:k], logps[i].item(), att[i, :k + 1].cpu() if att is not None else None))
+    return caps
+
+
+@torch.no_grad()
+def beam_search(model, image, bos: int, eos: int, beam_width: int = 3, max_len: int = 40,
+                length_penalty: float = 0.0) -> Caption:
+    """Keep the ``beam_width`` best partial captions of one image (B = 1 or an unbatched
+    (3, H, W) image). A hypothesis that emits <end> is finished and leaves the beam; the
+    search stops when no beam is left or after ``max_len`` words. Finished captions are
+    ranked by log p / (number of words + 1) ** length_penalty (0: plain log-probability,
+    which favours short captions; 1: mean log-probability per word)."""
+    if image.ndim == 3:
+        image = image.unsqueeze(0)
+    if len(image) != 1:
+        raise ValueError(f"beam_search decodes one image at a time, got a batch of {len(image)}; loop over them")
+    _check_decode(image, max_len)
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    state = model.init_state(image)
+    words = torch.full((1,), bos, dtype=torch.long, device=image.device)
+    scores = torch.zeros(1, device=image.device)
+    seqs: list[list[int]] = [[]]
+    maps: list[list[torch.Tensor]] = [[]]
+    finished: list[Caption] = []
+    k = beam_width
+    for t in range(max_len + 1):
+        logp, state, alpha = model.step(state, words)
+        if t == max_len:  # out of room: only <end> may follow
+            keep = torch.full_like(logp, float("-inf"))
+            keep[:, eos] = 0
+            logp = logp + keep
+        total = (scores.unsqueeze(1) + logp).flatten()
+        top, idx = total.topk(k)
+        beam, word = idx // logp.shape[1], idx % logp.shape[1]
+        alive = []
+        for s, b, w in zip(top.tolist(), beam.tolist(), word.tolist()):
+            m = maps[b] + [alpha[b].cpu()] if alpha is not None else []
+            if w == eos:
+                finished.append(Caption(seqs[b], s, torch.stack(m) if m else None))
+            else:
+                alive.append((s, b, w, m))
+        k -= len(top) - len(alive)
+        if k == 0:
+            break
+        sel = torch.tensor([b for _, b, _, _ in alive], device=image.device)
+        state = tuple(x[sel] for x in state)
+        words = torch.tensor([w for _, _, w, _ in alive], device=image.device)
+        scores = torch.tensor([s for s, _, _, _ in alive], device=image.device)
+        seqs = [seqs[b] + [w] for _, b, w, _ in alive]
+        maps = [m for *_, m in alive]
+    return max(finished, key=lambda c: c.log_prob / (len(c.tokens) + 1) ** length_penalty)

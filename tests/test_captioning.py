@@ -1,0 +1,140 @@
+import pytest
+import torch
+
+from mmcourse import metrics
+from mmcourse.models.captioning import (ShowAndTell, ShowAttendTell, beam_search, caption_loss, doubly_stochastic,
+                                        greedy, log_likelihood)
+
+V, PAD, BOS, EOS = 12, 0, 1, 2
+
+
+def _batch(b=3, t=7, seed=0, lengths=(7, 4, 5)):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(b, 3, 16, 16, generator=g)
+    lengths = torch.tensor(lengths[:b])
+    tokens = torch.full((b, t), PAD)
+    for i, n in enumerate(lengths.tolist()):
+        tokens[i, 0], tokens[i, n - 1] = BOS, EOS
+        tokens[i, 1:n - 1] = torch.randint(3, V, (n - 2,), generator=g)
+    return images, tokens, lengths
+
+
+def _models():
+    torch.manual_seed(0)
+    kw = dict(dim=16, embed_dim=8, hidden=16, width=4, image_size=16, pad_id=PAD)
+    return ShowAndTell(V, **kw).eval(), ShowAttendTell(V, att_dim=8, **kw).eval()
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_shapes_and_loss(which):
+    model = _models()[which]
+    images, tokens, lengths = _batch()
+    logits, alphas = model(images, tokens, lengths)
+    assert logits.shape == (3, 6, V)
+    if which:
+        assert alphas.shape == (3, 6, model.encoder.locations) == (3, 6, 4)
+    loss = caption_loss(logits, tokens, PAD)
+    assert torch.isfinite(loss) and loss > 0
+    assert log_likelihood(model, images, tokens, lengths).shape == (3,)
+
+
+def test_attention_sums_to_one_on_real_steps_and_is_zero_on_padding():
+    _, model = _models()
+    images, tokens, lengths = _batch()
+    _, alphas = model(images, tokens, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(alphas[i, :n - 1].sum(-1), torch.ones(n - 1))
+        assert (alphas[i, n - 1:] == 0).all()
+    assert doubly_stochastic(alphas) >= 0
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_padded_steps_contribute_nothing(which):
+    model = _models()[which]
+    images, tokens, lengths = _batch()
+    junk = tokens.clone()
+    for i, n in enumerate(lengths.tolist()):
+        junk[i, n:] = 5  # garbage where padding should be
+    a, alpha_a = model(images, tokens, lengths)
+    b, alpha_b = model(images, junk, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(a[i, :n - 1], b[i, :n - 1])
+    if alpha_a is not None:
+        torch.testing.assert_close(alpha_a, alpha_b)
+    # the loss ignores padded positions, so their logits get no gradient
+    logits, _ = model(images, tokens, lengths)
+    logits.retain_grad()
+    caption_loss(logits, tokens, PAD).backward()
+    for i, n in enumerate(lengths.tolist()):
+        assert (logits.grad[i, n - 1:] == 0).all()
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_beam_width_one_is_greedy(which):
+    model = _models()[which]
+    images = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    for img, g in zip(images, greedy(model, images, BOS, EOS, max_len=8)):
+        b = beam_search(model, img, BOS, EOS, beam_width=1, max_len=8)
+        assert b.tokens == g.tokens and b.log_prob == pytest.approx(g.log_prob, abs=1e-4)
+        if which:
+            torch.testing.assert_close(b.attention, g.attention)
+            assert b.attention.shape == (len(b.tokens) + 1, 4)
+        wide = beam_search(model, img, BOS, EOS, beam_width=4, max_len=8)
+        assert len(wide.tokens) <= 8
+        for cap in (g, wide):  # the score the decoder reports is the model's own log p(caption | image)
+            toks = torch.tensor([[BOS, *cap.tokens, EOS]])
+            lp = log_likelihood(model, img[None], toks, torch.tensor([toks.shape[1]]))
+            assert lp.item() == pytest.approx(cap.log_prob, abs=1e-4)
+
+
+def test_decoders_validate_input():
+    st, sat = _models()
+    with pytest.raises(ValueError, match="expected images"):
+        sat(torch.rand(2, 3, 20, 20), torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 4]))
+    with pytest.raises(ValueError, match="lengths"):
+        st(torch.rand(2, 3, 16, 16), torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 9]))
+    with pytest.raises(ValueError, match="one image at a time"):
+        beam_search(st, torch.rand(2, 3, 16, 16), BOS, EOS)
+    with pytest.raises(ValueError, match="beam_width"):
+        beam_search(st, torch.rand(3, 16, 16), BOS, EOS, beam_width=0)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        ShowAndTell(V, image_size=20)
+
+
+def test_hard_attention_samples_one_location():
+    _, model = _models()
+    images = torch.rand(2, 3, 16, 16)
+    caps = greedy(model, images, BOS, EOS, max_len=5, hard=True, generator=torch.Generator().manual_seed(0))
+    assert len(caps) == 2 and all(len(c.tokens) <= 5 for c in caps)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_tiny_model_overfits_to_bleu_one(which):
+    torch.manual_seed(0)
+    kw = dict(dim=32, embed_dim=16, hidden=64, width=8, image_size=16, pad_id=PAD)
+    model = ShowAndTell(V, **kw) if which == 0 else ShowAttendTell(V, att_dim=16, **kw)
+    images, tokens, lengths = _batch(3, 8, seed=3, lengths=(8, 6, 7))  # >= 4 words: BLEU-4 needs a 4-gram
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(150):
+        logits, _ = model(images, tokens, lengths)
+        loss = caption_loss(logits, tokens, PAD)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    refs = [[t[1:n - 1].tolist()] for t, n in zip(tokens, lengths.tolist())]
+    hyps = [c.tokens for c in greedy(model, images, BOS, EOS, max_len=10)]
+    assert hyps == [r[0] for r in refs]
+    assert metrics.bleu(refs, hyps)[4] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_k_captions_per_image_share_one_encoding(which):
+    model = _models()[which]
+    images, tokens, lengths = _batch()
+    shared, _ = model(images[:1], tokens[:2], lengths[:2])  # one image, two captions
+    repeated, _ = model(images[:1].expand(2, -1, -1, -1), tokens[:2], lengths[:2])
+    torch.testing.assert_close(shared, repeated)
+    with pytest.raises(ValueError, match="k \\* B"):
+        model(images[:2], tokens, lengths)
