@@ -74,12 +74,12 @@ def test_beam_width_one_is_greedy(which):
     model = _models()[which]
     images = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     for img, g in zip(images, greedy(model, images, BOS, EOS, max_len=8)):
-        b = beam_search(model, img, BOS, EOS, beam_width=1, max_len=8)
+        b = beam_search(model, img[None], BOS, EOS, beam_width=1, max_len=8)
         assert b.tokens == g.tokens and b.log_prob == pytest.approx(g.log_prob, abs=1e-4)
         if which:
             torch.testing.assert_close(b.attention, g.attention)
             assert b.attention.shape == (len(b.tokens) + 1, 4)
-        wide = beam_search(model, img, BOS, EOS, beam_width=4, max_len=8)
+        wide = beam_search(model, img[None], BOS, EOS, beam_width=4, max_len=8)
         assert len(wide.tokens) <= 8
         for cap in (g, wide):  # the score the decoder reports is the model's own log p(caption | image)
             toks = torch.tensor([[BOS, *cap.tokens, EOS]])
@@ -95,8 +95,12 @@ def test_decoders_validate_input():
         st(torch.rand(2, 3, 16, 16), torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 9]))
     with pytest.raises(ValueError, match="one image at a time"):
         beam_search(st, torch.rand(2, 3, 16, 16), BOS, EOS)
+    with pytest.raises(ValueError, match="one image at a time"):
+        beam_search(st, torch.rand(3, 16, 16), BOS, EOS)
     with pytest.raises(ValueError, match="beam_width"):
-        beam_search(st, torch.rand(3, 16, 16), BOS, EOS, beam_width=0)
+        beam_search(st, torch.rand(1, 3, 16, 16), BOS, EOS, beam_width=0)
+    with pytest.raises(ValueError, match="grid features"):
+        sat(torch.rand(2, 5, 7), torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 4]))
     with pytest.raises(ValueError, match="multiple of 8"):
         ShowAndTell(V, image_size=20)
 
@@ -138,3 +142,41 @@ def test_k_captions_per_image_share_one_encoding(which):
     torch.testing.assert_close(shared, repeated)
     with pytest.raises(ValueError, match="k \\* B"):
         model(images[:2], tokens, lengths)
+
+
+def test_precomputed_grid_equals_images_and_frozen_cnn_stays_put():
+    st, sat = _models()
+    images, tokens, lengths = _batch()
+    for model in (st, sat):
+        grid = model.encoder.grid(images)
+        torch.testing.assert_close(model(grid, tokens, lengths)[0], model(images, tokens, lengths)[0])
+    enc = sat.encoder.freeze_cnn()
+    before = {k: v.clone() for k, v in enc.cnn.state_dict().items()}
+    sat.train()
+    assert not enc.cnn.training and all(not p.requires_grad for p in enc.cnn.parameters())
+    logits, _ = sat(images, tokens, lengths)
+    caption_loss(logits, tokens, PAD).backward()
+    assert all(torch.equal(before[k], v) for k, v in enc.cnn.state_dict().items())  # BN statistics too
+    assert enc.proj.weight.grad is not None
+
+
+def test_grid_tagger_learns_cell_labels():
+    from mmcourse.models.captioning import GridTagger
+    from mmcourse.models.encoders import ConvEncoder
+    from mmcourse.world.scenes import cell_labels, render, sample_scenes
+
+    torch.manual_seed(0)
+    scenes = sample_scenes(64, 0, max_objects=2)
+    images, labels = render(scenes, 32), cell_labels(scenes, 32)
+    tagger = GridTagger(ConvEncoder(width=8))
+    assert [t.shape for t in tagger(images)] == [(64, 16, 8), (64, 16, 6), (64, 16, 3)]
+    opt = torch.optim.Adam(tagger.parameters(), lr=1e-2)
+    first = tagger.loss(images, labels).item()
+    for _ in range(30):
+        loss = tagger.loss(images, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first / 2
+    with pytest.raises(ValueError, match="labels must be"):
+        tagger.loss(images, labels[:, :2])

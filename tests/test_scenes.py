@@ -106,3 +106,18 @@ def test_move_keeps_object_on_canvas():
     scene = sample_scenes(1, 0)[0]
     moved = move(scene, dx=5.0, index=1)
     assert moved[1].x == pytest.approx(1 - scene[1].extent) and moved[0] == scene[0]
+
+
+def test_cell_labels_mark_the_cells_an_object_covers():
+    from mmcourse.world.scenes import COLOURS, SHAPES, cell_labels
+
+    scene = (Obj("square", "blue", "large", 0.5, 0.5), Obj("circle", "red", "small", 0.1, 0.1))
+    lab = cell_labels([scene], resolution=48, cell=8)
+    assert lab.shape == (1, 3, 6, 6) and lab.dtype == torch.long
+    centre = lab[0, :, 2:4, 2:4]
+    assert (centre[0] == list(COLOURS).index("blue") + 1).all() and (centre[1] == SHAPES.index("square") + 1).all()
+    assert (centre[2] == 2).all()  # "large" is the second size
+    assert lab[0, 1, 0, 0] == SHAPES.index("circle") + 1 and lab[0, 2, 0, 0] == 1
+    assert (lab[0, :, 5, 5] == 0).all() and (lab[0, :, 0, 5] == 0).all()  # empty corners
+    with pytest.raises(ValueError, match="multiple of cell"):
+        cell_labels([scene], resolution=50)

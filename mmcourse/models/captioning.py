@@ -2,7 +2,9 @@
 
 CaptionEncoder   CNN -> L annotation vectors of D dims (one per location, with a learned
                  position embedding) and one global vector (a fully connected layer over
-                 the whole grid, so it knows where things are too)
+                 the whole grid, so it knows where things are too); takes images or the
+                 frozen CNN's precomputed grid
+GridTagger       pre-trains that CNN: colour, shape and size of the object at every cell
 ShowAndTell      LSTM decoder; the image vector enters once, before the start token
 ShowAttendTell   LSTM decoder with soft (or, at inference, sampled hard) additive attention
                  over the annotation vectors, a gating scalar, initial states from the mean
@@ -30,6 +32,10 @@ from .encoders import ConvEncoder
 class CaptionEncoder(nn.Module):
     """ConvEncoder's H/8 x W/8 grid -> annotations (B, L, dim) and a global vector (B, dim).
 
+    Input: images (B, 3, H, W) (float in [0, 1] or uint8), or the CNN's grid already computed,
+    (B, L, C) - with a frozen, pre-trained CNN (as Xu et al. used VGG) the grid of every
+    image is computed once and training touches only what comes after it.
+
     A CNN's features say *what* is at a location but only weakly *where*; an attention
     decoder reads nothing but a weighted sum of them, so each location gets a learned
     position embedding (as in ViT). The global vector is a Linear over the flattened grid,
@@ -45,18 +51,76 @@ class CaptionEncoder(nn.Module):
         self.proj = nn.Linear(self.cnn.channels, dim)
         self.pos = nn.Parameter(torch.randn(1, self.side ** 2, dim) * 0.02)
         self.fc = nn.Linear(self.side ** 2 * dim, dim)
+        self.cnn_frozen = False
 
     @property
     def locations(self) -> int:
         return self.side ** 2
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def freeze_cnn(self) -> "CaptionEncoder":
+        """No gradients into the CNN and its BatchNorm statistics fixed (it stays in eval mode)."""
+        self.cnn_frozen = True
+        self.cnn.requires_grad_(False)
+        self.cnn.eval()
+        return self
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.cnn_frozen:
+            self.cnn.eval()
+        return self
+
+    def grid(self, images: torch.Tensor) -> torch.Tensor:
+        """The CNN's annotation grid (B, L, C) of images (B, 3, H, W)."""
         if images.ndim != 4 or tuple(images.shape[1:]) != (3, self.image_size, self.image_size):
             raise ValueError(f"expected images (B, 3, {self.image_size}, {self.image_size}), got {tuple(images.shape)}")
         if images.dtype == torch.uint8:
             images = images.float() / 255
-        ann = F.relu(self.proj(self.cnn(images, grid=True))) + self.pos  # (B, L, D)
+        return self.cnn(images, grid=True)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.ndim == 3:
+            if tuple(x.shape[1:]) != (self.locations, self.cnn.channels):
+                raise ValueError(f"expected CNN grid features (B, {self.locations}, {self.cnn.channels}), "
+                                 f"got {tuple(x.shape)}")
+            fmap = x
+        else:
+            fmap = self.grid(x)
+        ann = F.relu(self.proj(fmap)) + self.pos  # (B, L, D)
         return ann, F.relu(self.fc(ann.flatten(1)))
+
+
+class GridTagger(nn.Module):
+    """Pre-training for the caption CNN, our stand-in for ImageNet: at every cell of the grid,
+    predict the colour, shape and size of the object covering it (class 0: background), with
+    labels from ``mmcourse.world.scenes.cell_labels``. The features it leaves behind say what
+    is where, which is what an attention decoder needs to read."""
+
+    def __init__(self, cnn: ConvEncoder, classes=(8, 6, 3)):
+        super().__init__()
+        self.cnn = cnn
+        self.heads = nn.ModuleList(nn.Linear(cnn.channels, n) for n in classes)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """One (B, L, n_classes) logit tensor per attribute."""
+        if images.dtype == torch.uint8:
+            images = images.float() / 255
+        g = self.cnn(images, grid=True)
+        return [h(g) for h in self.heads]
+
+    def loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Summed cross-entropy over attributes; labels (B, n_attributes, side, side)."""
+        logits = self(images)
+        if labels.ndim != 4 or labels.shape[1] != len(logits) or labels[0, 0].numel() != logits[0].shape[1]:
+            raise ValueError(f"labels must be (B, {len(logits)}, side, side) with side**2 = {logits[0].shape[1]}, "
+                             f"got {tuple(labels.shape)}")
+        return sum(F.cross_entropy(lg.flatten(0, 1), labels[:, j].flatten()) for j, lg in enumerate(logits))
+
+    @torch.no_grad()
+    def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> list[float]:
+        """Per-attribute accuracy over the cells that hold an object."""
+        logits, obj = self(images), labels[:, 0].flatten(1) > 0
+        return [(lg.argmax(-1)[obj] == labels[:, j].flatten(1)[obj]).float().mean().item() for j, lg in enumerate(logits)]
 
 
 def _check_tokens(tokens: torch.Tensor, lengths: torch.Tensor, images: torch.Tensor) -> int:
@@ -151,28 +215,29 @@ class ShowAttendTell(nn.Module):
         return self.out(self.drop(e + self.out_h(h) + self.out_z(z))), h, c
 
     def forward(self, images, tokens, lengths):
-        """Logits (N, T-1, V) for tokens[:, 1:] and attention (N, T-1, L); at padded steps the
-        state is not updated and alpha is zero, so they contribute nothing. As in ShowAndTell,
+        """Logits (N, T-1, V) for tokens[:, 1:] and attention (N, T-1, L). Captions are sorted
+        by length, so at step t only the captions still running are computed: padded steps
+        never touch the state, and their logits and attention are zero. As in ShowAndTell,
         ``tokens`` may hold k captions per image (N = k * B)."""
         k = _check_tokens(tokens, lengths, images)
         ann, _ = self.encoder(images)
-        ann = ann.repeat_interleave(k, 0)
+        order = lengths.argsort(descending=True, stable=True)
+        ann = ann.repeat_interleave(k, 0)[order]
         ann_proj = self.att_a(ann)
         h, c = self._start(ann)
-        emb = self.embed(tokens[:, :-1])
-        steps = int(lengths.max()) - 1
-        valid = torch.arange(tokens.shape[1] - 1, device=tokens.device).unsqueeze(0) < (lengths - 1).unsqueeze(1)
-        logits, alphas = [], []
-        for t in range(steps):
-            alpha, z = self._attend(ann, ann_proj, h)
-            out, h_new, c_new = self._advance(emb[:, t], z, h, c)
-            m = valid[:, t].unsqueeze(1)
-            h, c = torch.where(m, h_new, h), torch.where(m, c_new, c)
-            logits.append(out)
-            alphas.append(alpha * m)
-        pad = tokens.shape[1] - 1 - steps
-        logits = F.pad(torch.stack(logits, 1), (0, 0, 0, pad))
-        return logits, F.pad(torch.stack(alphas, 1), (0, 0, 0, pad))
+        emb = self.embed(tokens[order, :-1])
+        running = (lengths[order] - 1).tolist()  # prediction steps per caption, descending
+        n_all, logits, alphas = len(tokens), [], []
+        for t in range(running[0]):
+            n = sum(r > t for r in running)  # the first n captions are still running
+            alpha, z = self._attend(ann[:n], ann_proj[:n], h[:n])
+            out, h, c = self._advance(emb[:n, t], z, h[:n], c[:n])
+            logits.append(F.pad(out, (0, 0, 0, n_all - n)))
+            alphas.append(F.pad(alpha, (0, 0, 0, n_all - n)))
+        pad = tokens.shape[1] - 1 - running[0]
+        inverse = order.argsort()
+        logits = F.pad(torch.stack(logits, 1), (0, 0, 0, pad))[inverse]
+        return logits, F.pad(torch.stack(alphas, 1), (0, 0, 0, pad))[inverse]
 
     def init_state(self, images):
         ann, _ = self.encoder(images)
@@ -216,8 +281,8 @@ class Caption:
 
 
 def _check_decode(images, max_len):
-    if images.ndim != 4:
-        raise ValueError(f"expected a batch of images (B, 3, H, W), got {tuple(images.shape)}")
+    if images.ndim not in (3, 4):
+        raise ValueError(f"expected a batch of images (B, 3, H, W) or grid features (B, L, C), got {tuple(images.shape)}")
     if max_len < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len}")
 
@@ -255,16 +320,16 @@ def greedy(model, images, bos: int, eos: int, max_len: int = 40, **step_kwargs) 
 @torch.no_grad()
 def beam_search(model, image, bos: int, eos: int, beam_width: int = 3, max_len: int = 40,
                 length_penalty: float = 0.0) -> Caption:
-    """Keep the ``beam_width`` best partial captions of one image (B = 1 or an unbatched
-    (3, H, W) image). A hypothesis that emits <end> is finished and leaves the beam; the
-    search stops when no beam is left or after ``max_len`` words. Finished captions are
+    """Keep the ``beam_width`` best partial captions of one image (a batch of one: (1, 3, H, W)
+    or (1, L, C) grid features). A hypothesis that emits <end> is finished and leaves the beam;
+    the search stops when no beam is left or after ``max_len`` words. Finished captions are
     ranked by log p / (number of words + 1) ** length_penalty (0: plain log-probability,
     which favours short captions; 1: mean log-probability per word)."""
-    if image.ndim == 3:
-        image = image.unsqueeze(0)
-    if len(image) != 1:
-        raise ValueError(f"beam_search decodes one image at a time, got a batch of {len(image)}; loop over them")
-    _check_decode(image, max_len)
+    if len(image) != 1 or image.ndim not in (3, 4):
+        raise ValueError(f"beam_search decodes one image at a time, a batch of one, got shape {tuple(image.shape)}; "
+                         f"use image[None] for a single image and loop over a batch")
+    if max_len < 1:
+        raise ValueError(f"max_len must be >= 1, got {max_len}")
     if beam_width < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
     state = model.init_state(image)

@@ -241,6 +241,30 @@ def render(scenes, resolution: int = 64, device=None, return_masks: bool = False
     return img, masks
 
 
+def cell_labels(scenes, resolution: int = 48, cell: int = 8, min_cover: float = 0.2) -> torch.Tensor:
+    """Dense labels for a grid of ``cell`` x ``cell`` pixel cells: (N, 3, H/cell, W/cell) long,
+    the colour, shape and size index + 1 of the object covering most of each cell (0: no
+    object covers ``min_cover`` of it). Orders follow COLOURS, SHAPES and SIZES."""
+    if resolution % cell:
+        raise ValueError(f"resolution ({resolution}) must be a multiple of cell ({cell})")
+    if not 0 < min_cover <= 1:
+        raise ValueError(f"min_cover must be in (0, 1], got {min_cover}")
+    scenes = list(scenes)
+    table, shapes, owner = _object_table(scenes)
+    cov = torch.nn.functional.avg_pool2d(_coverage(table, shapes, resolution, None).unsqueeze(1), cell).squeeze(1)
+    attrs = torch.tensor([[list(COLOURS).index(o.colour) + 1, SHAPES.index(o.shape) + 1, list(SIZES).index(o.size) + 1]
+                          for s in scenes for o in s], dtype=torch.long).view(-1, 3)
+    side = resolution // cell
+    out = torch.zeros(len(scenes), 3, side, side, dtype=torch.long)
+    best = torch.zeros(len(scenes), side, side)
+    for m in range(len(owner)):  # objects never overlap much, so this keeps the largest cover
+        i = owner[m]
+        take = (cov[m] >= min_cover) & (cov[m] > best[i])
+        best[i] = torch.where(take, cov[m], best[i])
+        out[i][:, take] = attrs[m].unsqueeze(1)
+    return out
+
+
 def move(scene: Scene, dx: float = 0.0, dy: float = 0.0, index: int = 0) -> Scene:
     """The same scene with object ``index`` shifted (clipped to stay on the canvas)."""
     o = scene[index]
