@@ -129,3 +129,38 @@ def spectrogram(spec_db, sample_rate: int, hop: int, ax=None, title: str | None 
     if title:
         ax.set_title(title)
     return fig or ax.figure
+
+
+def attention_maps(image, words, alphas, ncols: int = 7, size: float = 1.7, title: str | None = None,
+                   smooth: bool = True):
+    """The Show, Attend and Tell figure: the image, then one panel per word with the attention
+    the decoder used for it (a grid of L = side**2 weights) upsampled and laid over the image."""
+    import torch.nn.functional as F
+
+    img = _hwc(image)
+    a = torch.as_tensor(alphas, dtype=torch.float32).detach().cpu()
+    if a.ndim != 2 or len(a) < len(words):
+        raise ValueError(f"alphas must be (n_steps >= {len(words)}, L), got {tuple(a.shape)}")
+    side = math.isqrt(a.shape[1])
+    if side * side != a.shape[1]:
+        raise ValueError(f"attention over {a.shape[1]} locations is not a square grid")
+    h, w = img.shape[:2]
+    up = F.interpolate(a[:len(words)].view(-1, 1, side, side), size=(h, w),
+                       mode="bilinear" if smooth else "nearest", align_corners=False)[:, 0].numpy()
+    n = len(words) + 1
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.3) * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes.flat[0].imshow(img.clip(0, 1))
+    axes.flat[0].set_title("image", fontsize=9)
+    for i, word in enumerate(words):
+        ax = axes.flat[i + 1]
+        ax.imshow(img.clip(0, 1))
+        ax.imshow(up[i], cmap="magma", alpha=0.6, vmin=0, vmax=max(float(up[i].max()), 1e-8))
+        ax.set_title(word, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -38,3 +39,27 @@ def test_vqa_dataset_answers_match_programs():
 def test_world_dataset_resolution():
     ds = WorldDataset(3, seed=0, resolution=32)
     assert ds[0][0].shape == (3, 32, 32)
+
+
+def test_caption_batches_keep_all_captions_of_an_image_together():
+    from mmcourse.world.datasets import CaptionDataset
+
+    d = CaptionDataset(10, seed=0, resolution=16, captions_per_scene=3)
+    batches = d.caption_batches(4, seed=0)
+    assert len(batches) == 2
+    seen = []
+    for images, tokens, lengths in batches:
+        assert images.shape == (4, 3, 16, 16) and images.dtype == torch.uint8
+        assert tokens.shape == (12, int(lengths.max())) and (tokens[:, 0] == d.vocab.bos).all()
+        for j in range(4):  # rows 3j..3j+2 are the captions of image j
+            scene = next(i for i in range(10) if torch.equal(d.images_u8[i], images[j]))
+            seen.append(scene)
+            for r in range(3):
+                want = d.tokens[scene * 3 + r]
+                assert torch.equal(tokens[3 * j + r], want[:tokens.shape[1]]) and (want[tokens.shape[1]:] == d.vocab.pad).all()
+    assert len(set(seen)) == 8
+    feats = torch.arange(10.0).view(10, 1)
+    f, _, _ = next(iter(d.caption_batches(4, seed=1, features=feats)))
+    assert f.shape == (4, 1)
+    with pytest.raises(ValueError, match="one row per scene"):
+        d.caption_batches(4, features=feats[:5])

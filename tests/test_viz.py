@@ -49,3 +49,20 @@ def test_spectrogram_kinds():
     with pytest.raises(ValueError, match="2-D"):
         viz.spectrogram(torch.randn(4), 16000, 160)
     matplotlib.pyplot.close("all")
+
+
+def test_attention_maps_one_panel_per_word():
+    from mmcourse.viz import attention_maps
+
+    img = torch.rand(3, 48, 48)
+    alphas = torch.softmax(torch.randn(4, 36), -1)
+    fig = attention_maps(img, ["a", "red", "circle"], alphas, ncols=4)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["image", "a", "red", "circle"]
+    with pytest.raises(ValueError, match="square grid"):
+        attention_maps(img, ["a"], torch.rand(2, 35))
+    with pytest.raises(ValueError, match="n_steps"):
+        attention_maps(img, ["a", "b", "c"], torch.rand(2, 36))
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -56,9 +56,43 @@ class CaptionDataset(WorldDataset):
     def __len__(self) -> int:
         return len(self.scenes) * self.k
 
+    def caption_batches(self, batch_size: int, seed: int = 0, features=None, drop_last: bool = True) -> "CaptionBatches":
+        return CaptionBatches(self, batch_size, seed, features, drop_last)
+
     def __getitem__(self, index: int):
         scene = index // self.k
         return self.image(scene), self.tokens[index], self.lengths[index], scene
+
+
+class CaptionBatches:
+    """Teacher-forcing batches over a CaptionDataset: ``batch_size`` scenes with *all* their k
+    captions (consecutive rows), so the captioner encodes each image once for k captions.
+    Yields (images uint8 (B, 3, H, W) - or ``features[idx]`` when given, e.g. a frozen CNN's
+    precomputed grids - tokens (k * B, T), lengths (k * B,)), with T trimmed to the batch's
+    longest caption; re-iterable, a new shuffle each epoch."""
+
+    def __init__(self, data: CaptionDataset, batch_size: int, seed: int = 0, features: torch.Tensor | None = None,
+                 drop_last: bool = True):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if features is not None and len(features) != len(data.scenes):
+            raise ValueError(f"features must have one row per scene ({len(data.scenes)}), got {len(features)}")
+        self.data, self.batch_size, self.features, self.drop_last = data, batch_size, features, drop_last
+        self.g = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.data.scenes)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        d = self.data
+        order = torch.randperm(len(d.scenes), generator=self.g)
+        source = d.images_u8 if self.features is None else self.features
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            rows = (idx.unsqueeze(1) * d.k + torch.arange(d.k)).flatten()
+            lengths = d.lengths[rows]
+            yield source[idx], d.tokens[rows, :int(lengths.max())], lengths
 
 
 class RetrievalDataset(CaptionDataset):
