@@ -17,6 +17,9 @@ def test_conventions(path):
     nb = json.loads(path.read_text())  # valid JSON
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     cells = nb["cells"]
+    if (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5):  # cell ids are required from 4.5 on
+        ids = [c.get("id") for c in cells]
+        assert all(ids) and len(set(ids)) == len(ids), "every cell needs a unique id (nbformat 4.5)"
     code = [c for c in cells if c["cell_type"] == "code"]
     assert not any(c.get("outputs") or c.get("execution_count") for c in code), "committed outputs"
     params = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
