@@ -328,8 +328,7 @@ def beam_search(model, image, bos: int, eos: int, beam_width: int = 3, max_len: 
     if len(image) != 1 or image.ndim not in (3, 4):
         raise ValueError(f"beam_search decodes one image at a time, a batch of one, got shape {tuple(image.shape)}; "
                          f"use image[None] for a single image and loop over a batch")
-    if max_len < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
+    _check_decode(image, max_len)
     if beam_width < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
     state = model.init_state(image)
