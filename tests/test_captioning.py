@@ -180,3 +180,18 @@ def test_grid_tagger_learns_cell_labels():
     assert loss.item() < first / 2
     with pytest.raises(ValueError, match="labels must be"):
         tagger.loss(images, labels[:, :2])
+
+
+def test_annotations_carry_fixed_coordinates_and_image_input_is_normalised():
+    st, sat = _models()
+    enc = sat.encoder
+    assert enc.coords.shape == (enc.locations, 2) and enc.coords.min() == -1 and enc.coords.max() == 1
+    assert torch.allclose(enc.coords[1] - enc.coords[0], torch.tensor([2 / (enc.side - 1), 0.0]))  # x runs along a row
+    same = torch.ones(1, enc.locations, enc.cnn.channels)  # identical content at every cell
+    ann, _ = enc(same)
+    expected = (enc.pos + enc.coord(enc.coords))[0]
+    torch.testing.assert_close(ann[0] - ann[0, :1], expected - expected[:1])  # cells differ only by position
+    _, g = st.encoder(st.encoder.grid(_batch()[0]) * 1000)  # however large the global vector grows ...
+    x = st.image_in(g)
+    torch.testing.assert_close(x.mean(-1), torch.zeros(len(x)), atol=1e-4, rtol=0)  # ... the LSTM sees it normalised
+    torch.testing.assert_close(x.std(-1, unbiased=False), torch.ones(len(x)), atol=1e-3, rtol=0)

@@ -1,9 +1,9 @@
 """Image captioning: Show and Tell (Vinyals et al., 2015) and Show, Attend and Tell (Xu et al., 2015).
 
-CaptionEncoder   CNN -> L annotation vectors of D dims (one per location, with a learned
-                 position embedding) and one global vector (a fully connected layer over
-                 the whole grid, so it knows where things are too); takes images or the
-                 frozen CNN's precomputed grid
+CaptionEncoder   CNN -> L annotation vectors of D dims (one per location, with its fixed
+                 (x, y) coordinates and a learned position embedding) and one global
+                 vector (a fully connected layer over the whole grid, so it knows where
+                 things are too); takes images or the frozen CNN's precomputed grid
 GridTagger       pre-trains that CNN: colour, shape and size of the object at every cell
 ShowAndTell      LSTM decoder; the image vector enters once, before the start token
 ShowAttendTell   LSTM decoder with soft (or, at inference, sampled hard) additive attention
@@ -36,10 +36,15 @@ class CaptionEncoder(nn.Module):
     (B, L, C) - with a frozen, pre-trained CNN (as Xu et al. used VGG) the grid of every
     image is computed once and training touches only what comes after it.
 
-    A CNN's features say *what* is at a location but only weakly *where*; an attention
-    decoder reads nothing but a weighted sum of them, so each location gets a learned
-    position embedding (as in ViT). The global vector is a Linear over the flattened grid,
-    like the fully connected layers of the CNNs the papers used: it sees positions too.
+    A CNN's features say *what* is at a location but only weakly *where* (convolution is
+    translation-equivariant); an attention decoder reads nothing but a weighted sum of them.
+    So each annotation also gets its cell's fixed (x, y) coordinates in [-1, 1], mapped by a
+    Linear layer (the CoordConv idea of Liu et al., 2018), plus a learned position embedding
+    (as in ViT). The coordinates matter: a weighted sum of annotations then carries the
+    attended place as a linear function, which is what "left of" needs; with the learned
+    embedding alone our attention decoder did not learn relations in the notebook's budget.
+    The global vector is a Linear over the flattened grid, like the fully connected layers of
+    the CNNs the papers used: it sees positions too.
     """
 
     def __init__(self, dim: int = 128, width: int = 32, image_size: int = 48):
@@ -50,6 +55,10 @@ class CaptionEncoder(nn.Module):
         self.cnn = ConvEncoder(width=width)
         self.proj = nn.Linear(self.cnn.channels, dim)
         self.pos = nn.Parameter(torch.randn(1, self.side ** 2, dim) * 0.02)
+        axis = torch.linspace(-1, 1, self.side)
+        y, x = torch.meshgrid(axis, axis, indexing="ij")
+        self.register_buffer("coords", torch.stack([x.flatten(), y.flatten()], -1), persistent=False)  # (L, 2)
+        self.coord = nn.Linear(2, dim)
         self.fc = nn.Linear(self.side ** 2 * dim, dim)
         self.cnn_frozen = False
 
@@ -86,7 +95,7 @@ class CaptionEncoder(nn.Module):
             fmap = x
         else:
             fmap = self.grid(x)
-        ann = F.relu(self.proj(fmap)) + self.pos  # (B, L, D)
+        ann = F.relu(self.proj(fmap)) + self.pos + self.coord(self.coords)  # (B, L, D)
         return ann, F.relu(self.fc(ann.flatten(1)))
 
 
@@ -142,7 +151,10 @@ class ShowAndTell(nn.Module):
                  width: int = 32, image_size: int = 48, pad_id: int = 0, dropout: float = 0.0):
         super().__init__()
         self.encoder = CaptionEncoder(dim, width, image_size)
-        self.image_in = nn.Linear(dim, embed_dim)
+        # LayerNorm keeps the one image input on the scale of a word embedding: unnormalised, the
+        # Linear over the whole grid grew until it saturated the LSTM's gates and every image
+        # got the same caption
+        self.image_in = nn.Sequential(nn.Linear(dim, embed_dim), nn.LayerNorm(embed_dim))
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
         self.drop = nn.Dropout(dropout)

@@ -43,12 +43,15 @@ class CaptionDataset(WorldDataset):
     """(image, tokens, length, scene index) for every (scene, caption) pair: N x captions_per_scene items.
 
     tokens: <start> words <end> <pad>..., padded to ``max_len``; length counts <start> and <end>.
+    ``style_weights`` (see ``language.captions``) changes the mix of caption styles.
     """
 
-    def __init__(self, n: int, seed: int = 0, captions_per_scene: int = 5, max_len: int = 64, **kw):
+    def __init__(self, n: int, seed: int = 0, captions_per_scene: int = 5, max_len: int = 64,
+                 style_weights: dict | None = None, **kw):
         super().__init__(n, seed, **kw)
         self.k, self.max_len = captions_per_scene, max_len
-        self.captions = [L.captions(s, captions_per_scene, self._rng(i, 1)) for i, s in enumerate(self.scenes)]
+        self.captions = [L.captions(s, captions_per_scene, self._rng(i, 1), style_weights)
+                         for i, s in enumerate(self.scenes)]
         flat = [c for cs in self.captions for c in cs]
         self.tokens = torch.tensor([self.vocab.encode(c, max_len=max_len) for c in flat])
         self.lengths = (self.tokens != self.vocab.pad).sum(1)

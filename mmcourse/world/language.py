@@ -172,17 +172,36 @@ def object_mentions(words: list[str], scene) -> list[Mention]:
     return out
 
 
-def captions(scene, n: int = 5, rng=None) -> list[str]:
+CAPTION_STYLES = ("list", "count", "relation")
+
+
+def _style_probs(style_weights) -> np.ndarray | None:
+    if style_weights is None:
+        return None
+    if not isinstance(style_weights, dict) or not style_weights or set(style_weights) - set(CAPTION_STYLES):
+        raise ValueError(f"style_weights must be a dict with keys among {', '.join(CAPTION_STYLES)}, got {style_weights!r}")
+    w = np.array([float(style_weights.get(k, 0)) for k in CAPTION_STYLES])
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"style_weights must be >= 0 and not all 0, got {style_weights!r}")
+    return w / w.sum()
+
+
+def captions(scene, n: int = 5, rng=None, style_weights: dict | None = None) -> list[str]:
     """``n`` different true captions of ``scene`` (1:N); each mentions every object once
-    with "a"/"an" (relational captions refer back to an object with "the")."""
+    with "a"/"an" (relational captions refer back to an object with "the").
+
+    Each caption picks a style: "list" ("there is a red circle and ..."), "count" ("two shapes:
+    ...") or "relation" ("a red circle is to the left of ..."; a single object is "on its own"),
+    uniformly, or with the relative ``style_weights``, e.g. {"relation": 2, "list": 1, "count": 1}."""
     rng = _rng(rng)
     if not scene:
         raise ValueError("a scene needs at least one object to be described")
+    probs = _style_probs(style_weights)
     out, seen = [], set()
     # "the blue cross" must say which blue cross when there are two
     needs_size = len({(o.colour, o.shape) for o in scene}) < len(scene)
     for _ in range(20 * n):
-        style = int(rng.integers(3))
+        style = int(rng.integers(3)) if probs is None else int(rng.choice(3, p=probs))
         size = bool(rng.integers(2)) or needs_size
         order = [scene[i] for i in rng.permutation(len(scene))]
         if style == 0:
