@@ -10,7 +10,10 @@ import torch
 
 
 def _hwc(img) -> np.ndarray:
+    """An image as a float HWC (or HW) array in [0, 1]; uint8 input (0..255) is scaled."""
+    scale = 255.0 if getattr(img, "dtype", None) in (torch.uint8, np.uint8) else 1.0
     a = img.detach().cpu().float().numpy() if torch.is_tensor(img) else np.asarray(img, dtype=np.float32)
+    a = a / scale if scale != 1.0 else a
     if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
         a = a.transpose(1, 2, 0)  # CHW -> HWC
     return a.squeeze(-1) if a.ndim == 3 and a.shape[-1] == 1 else a
@@ -18,39 +21,49 @@ def _hwc(img) -> np.ndarray:
 
 def image_grid(images, captions=None, ncols: int = 6, title: str | None = None, size: float = 2.0,
                fontsize: int = 7, wrap: int = 28):
-    """Images (a batch tensor (B, C, H, W) or a list) in a grid, captions underneath."""
+    """Images (a batch tensor (B, C, H, W) or a list) in a grid, captions underneath, wrapped at
+    ``wrap`` characters (a "\\n" in a caption starts a new line); the figure grows with the
+    longest caption, so long captions never squeeze the images."""
     images = list(images)
     if not images:
         raise ValueError("image_grid needs at least one image")
     if captions is not None and len(captions) != len(images):
         raise ValueError(f"{len(captions)} captions for {len(images)} images")
+    texts = [_wrap(str(c), wrap) for c in captions] if captions is not None else []
+    lines = max((t.count("\n") + 1 for t in texts), default=0)
     ncols = min(ncols, len(images))
     nrows = math.ceil(len(images) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.5 * bool(captions)) * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + lines * fontsize * 1.6 / 72 + 0.1) * nrows),
+                             squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for i, img in enumerate(images):
         ax = axes.flat[i]
         a = _hwc(img)
         ax.imshow(a.clip(0, 1) if a.ndim == 3 else a, cmap=None if a.ndim == 3 else "gray")
-        if captions is not None:
-            ax.set_title(_wrap(str(captions[i]), wrap), fontsize=fontsize)
+        if texts:  # an x label, so tight_layout makes room for it; hide the frame rather than the axis
+            ax.axis("on")
+            ax.set_xticks([]), ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            ax.set_xlabel(texts[i], fontsize=fontsize, va="top")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
 def _wrap(text: str, width: int) -> str:
-    lines, line = [], ""
-    for word in text.split():
-        if line and len(line) + len(word) + 1 > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    return "\n".join(lines + [line])
+    out = []
+    for paragraph in text.split("\n"):
+        lines, line = [], ""
+        for word in paragraph.split():
+            if line and len(line) + len(word) + 1 > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        out.extend(lines + [line])
+    return "\n".join(out)
 
 
 def training_curves(history, keys=("loss",), x: str = "step", title: str | None = None, smooth: int = 1):

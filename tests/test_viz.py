@@ -9,9 +9,20 @@ from mmcourse import viz
 from mmcourse.train import History
 
 
+def test_uint8_images_are_scaled_not_clipped_white():
+    img = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8)
+    for source in (img, img.numpy()):
+        fig = viz.image_grid(source[None] if torch.is_tensor(source) else [source])
+        np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), img.permute(1, 2, 0).numpy() / 255, atol=1e-6)
+    np.testing.assert_allclose(viz._hwc(img), viz._hwc(img.float() / 255), atol=1e-6)
+
+
 def test_image_grid_with_captions():
     fig = viz.image_grid(torch.rand(5, 3, 16, 16), [f"caption {i}" for i in range(5)], ncols=3, title="t")
-    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "caption 0"
+    assert len(fig.axes) == 6 and fig.axes[0].get_xlabel() == "caption 0"
+    long = viz.image_grid(torch.rand(2, 3, 8, 8), ["short", "first line\nand a second one that wraps"], wrap=12)
+    assert long.axes[1].get_xlabel() == "first line\nand a second\none that\nwraps"
+    assert long.get_size_inches()[1] > viz.image_grid(torch.rand(2, 3, 8, 8), ["a", "b"]).get_size_inches()[1]
     with pytest.raises(ValueError, match="captions"):
         viz.image_grid(torch.rand(2, 3, 8, 8), ["one"])
     with pytest.raises(ValueError, match="at least one"):
