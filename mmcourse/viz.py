@@ -11,9 +11,9 @@ import torch
 
 def _hwc(img) -> np.ndarray:
     """An image as a float HWC (or HW) array in [0, 1]; uint8 input (0..255) is scaled."""
-    scale = 255.0 if getattr(img, "dtype", None) in (torch.uint8, np.uint8) else 1.0
     a = img.detach().cpu().float().numpy() if torch.is_tensor(img) else np.asarray(img, dtype=np.float32)
-    a = a / scale if scale != 1.0 else a
+    if getattr(img, "dtype", None) in (torch.uint8, np.uint8):
+        a = a / 255.0
     if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
         a = a.transpose(1, 2, 0)  # CHW -> HWC
     return a.squeeze(-1) if a.ndim == 3 and a.shape[-1] == 1 else a
@@ -41,9 +41,10 @@ def image_grid(images, captions=None, ncols: int = 6, title: str | None = None, 
         ax = axes.flat[i]
         a = _hwc(img)
         ax.imshow(a.clip(0, 1) if a.ndim == 3 else a, cmap=None if a.ndim == 3 else "gray")
-        if texts:  # an x label, so tight_layout makes room for it; hide the frame rather than the axis
+        if texts:  # an x label, so the constrained layout makes room for it; hide the frame, not the axis
             ax.axis("on")
-            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xticks([])
+            ax.set_yticks([])
             for spine in ax.spines.values():
                 spine.set_visible(False)
             ax.set_xlabel(texts[i], fontsize=fontsize, va="top")
