@@ -6,7 +6,7 @@ first use, and nothing here ever touches the network.
 from importlib import import_module
 
 __version__ = "0.1.0"
-_SUBMODULES = ("env", "results", "train", "viz", "world", "text", "cli")
+_SUBMODULES = ("env", "results", "train", "viz", "world", "text", "cli", "exercises")
 
 
 def __getattr__(name):  # lazy submodule access: mmcourse.world, mmcourse.viz, ...

@@ -4,7 +4,9 @@ Each check prints a visible PASS/FAIL line and also emits a machine-readable out
 (MIME type ``application/vnd.mmcourse.result+json``) into the notebook, so an executed
 notebook carries its own results: ``mmcourse run`` collects them from the output file.
 In FULL mode ``finish()`` raises if any target was missed; in SMOKE mode targets are
-recorded but not enforced (a few seconds of training reaches nothing).
+recorded but not enforced (a few seconds of training reaches nothing). A NaN value is
+never a pass, its line says the measurement is undefined, and ``finish()`` raises on it
+in both modes.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ class Result:
 
     def line(self) -> str:
         mark = "PASS" if self.passed else ("FAIL" if self.enforced else "miss (smoke: not enforced)")
+        if isinstance(self.value, float) and math.isnan(self.value):
+            return f"[{mark}] {self.name}: value is NaN (the measurement is undefined, e.g. 0/0) - fix the experiment"
         return f"[{mark}] {self.name}: {_fmt(self.value)} {self.op} {_fmt(self.target)}"
 
 
@@ -77,8 +81,10 @@ class Results:
             raise ValueError(f"unknown comparison {op!r}; valid choices: {', '.join(_OPS)}")
         value = _number(value, "value")
         target = _number(target, "target")
+        if isinstance(target, float) and math.isnan(target):
+            raise ValueError(f"target of {name!r} is NaN; a target must be a real number")
         if isinstance(value, float) and math.isnan(value):
-            passed = False
+            passed = False  # never a pass, in SMOKE mode too: the line says the value is undefined
         else:
             passed = bool(_OPS[op](value, target))
         if any(r.name == name for r in self.items):
@@ -103,6 +109,9 @@ class Results:
         print(self.summary())
         if not self.items:
             raise TargetMissed(f"{self.notebook} recorded no results; a notebook must measure its targets")
+        undefined = [r for r in self.items if isinstance(r.value, float) and math.isnan(r.value)]
+        if undefined:  # in SMOKE mode too: a NaN is a broken measurement, not a small number
+            raise TargetMissed("undefined (NaN) results: " + "; ".join(r.name for r in undefined))
         if self.missed and not self.smoke:
             raise TargetMissed("missed targets: " + "; ".join(r.line() for r in self.missed))
 

@@ -8,6 +8,7 @@ the end, and returns a History (lists of numbers, easy to plot).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -49,8 +50,6 @@ def fit(model, batches, loss_fn, *, optimizer=None, lr: float = 1e-3, epochs: in
     as needed), otherwise after ``epochs`` passes over ``batches``. A ``scheduler`` (any
     torch.optim.lr_scheduler built on ``optimizer``) steps after every optimiser step.
     """
-    from tqdm.auto import tqdm
-
     if epochs < 1 and not max_steps:
         raise ValueError(f"epochs must be >= 1 (got {epochs}) unless max_steps is given")
     if max_steps is not None and max_steps < 1:
@@ -76,9 +75,24 @@ def fit(model, batches, loss_fn, *, optimizer=None, lr: float = 1e-3, epochs: in
             metrics = eval_fn(model) or {}
         model.train()
         hist.add(eval_step=step, **metrics)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items()})
+        last_eval.clear()
+        last_eval.update(metrics)
 
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    # Progress is a few plain lines (about five a run), never a widget: executed notebooks
+    # (papermill, nbval) keep static text, and a bar frozen at "0%" would be all they show.
+    last_eval: dict = {}
+    started = time.perf_counter()
+    report_every = max(1, total // 5) if total else None
+
+    def report(final: bool = False):
+        if not progress:
+            return
+        recent = hist["loss"][-max(1, min(len(hist["loss"]), report_every or 50)):]
+        where = f"step {step}/{total}" if total else f"step {step}"
+        extra = "".join(f"  {k} {v:.3g}" for k, v in last_eval.items())
+        print(f"{desc}: {where}  loss {sum(recent) / len(recent):.4f}{extra}  "
+              f"({time.perf_counter() - started:.0f} s){'  done' if final else ''}", flush=True)
+
     model.train()
     epoch = 0
     while True:
@@ -101,11 +115,10 @@ def fit(model, batches, loss_fn, *, optimizer=None, lr: float = 1e-3, epochs: in
                 scheduler.step()
             step += 1
             hist.add(step=step, **{k: (v.item() if torch.is_tensor(v) else v) for k, v in logs.items()})
-            bar.update(1)
-            if step % 20 == 0:
-                bar.set_description(f"{desc} loss {loss.item():.3f}")
             if eval_every and step % eval_every == 0:
                 run_eval()
+            if report_every and step % report_every == 0 and step != total:
+                report()
             if max_steps and step >= max_steps:
                 break
         epoch += 1
@@ -115,7 +128,7 @@ def fit(model, batches, loss_fn, *, optimizer=None, lr: float = 1e-3, epochs: in
             break
     if eval_fn is not None and (not hist.get("eval_step") or hist["eval_step"][-1] != step):
         run_eval()
-    bar.close()
+    report(final=True)
     model.eval()
     return hist
 

@@ -41,9 +41,14 @@ def test_bad_input():
         Results("empty", smoke=True).finish()
 
 
-def test_nan_never_passes():
+def test_nan_never_passes_is_flagged_and_fails_even_in_smoke(capsys):
     R = Results("nb", smoke=True)
     assert not R.check("x", float("nan"), "<=", 1.0)
+    assert "NaN" in capsys.readouterr().out
+    with pytest.raises(TargetMissed, match="NaN"):
+        R.finish()
+    with pytest.raises(ValueError, match="target"):
+        R.check("y", 1.0, "<=", float("nan"))
 
 
 def test_collect_reads_results_back_from_a_notebook():
