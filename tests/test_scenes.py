@@ -103,9 +103,30 @@ def test_bad_objects_and_render_input():
 
 
 def test_move_keeps_object_on_canvas():
-    scene = sample_scenes(1, 0)[0]
-    moved = move(scene, dx=5.0, index=1)
-    assert moved[1].x == pytest.approx(1 - scene[1].extent) and moved[0] == scene[0]
+    scene = sample_scenes(1, 0, min_objects=2)[0]
+    o = scene[1]
+    e = o.extent
+    moved = move(scene, dx=(1 - e) - o.x + 0.1, dy=e - o.y - 0.05, index=1)  # past the right and top edges
+    assert moved[1].x == pytest.approx(1 - e - 0.1) and moved[1].y == pytest.approx(e + 0.05)  # bounced back
+    assert moved[0] == scene[0] and moved[1].attributes == o.attributes
+    for d in (-7.3, -1.0, 0.37, 5.0):
+        m = move(scene, dx=d, dy=-d, index=1)[1]
+        assert e - 1e-9 <= m.x <= 1 - e + 1e-9 and e - 1e-9 <= m.y <= 1 - e + 1e-9
+    assert move(scene, index=-1)[-1] == scene[-1]
+    with pytest.raises(IndexError, match="out of range"):
+        move(scene, dx=0.1, index=len(scene))
+
+
+@pytest.mark.parametrize("seed", range(0, 40))
+def test_a_moved_object_really_moves(seed):
+    """Notebook 01's video: frames t and t+1 of a slide must differ, wherever the object starts
+    (with clipping, an object near the edge froze and the frame difference was 0/0)."""
+    base = sample_scenes(1, seed, min_objects=3, max_objects=3)[0]
+    for index in range(3):
+        xs = [move(base, dx=-0.2 + 0.05 * t, index=index)[index].x for t in range(8)]
+        assert all(abs(b - a) > 1e-6 for a, b in zip(xs, xs[1:])), xs
+    frames = render([move(base, dx=-0.2 + 0.05 * t, index=0) for t in range(2)], 64)
+    assert (frames[1] - frames[0]).abs().sum() > 1.0
 
 
 def test_cell_labels_mark_the_cells_an_object_covers():

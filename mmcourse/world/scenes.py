@@ -265,11 +265,27 @@ def cell_labels(scenes, resolution: int = 48, cell: int = 8, min_cover: float = 
     return out
 
 
+def _bounce(v: float, lo: float, hi: float) -> float:
+    """Fold ``v`` into [lo, hi] like a ball reflected by two walls (a triangle wave)."""
+    span = hi - lo
+    u = (v - lo) % (2 * span)
+    return lo + (u if u <= span else 2 * span - u)
+
+
 def move(scene: Scene, dx: float = 0.0, dy: float = 0.0, index: int = 0) -> Scene:
-    """The same scene with object ``index`` shifted (clipped to stay on the canvas)."""
+    """The same scene with object ``index`` shifted by (dx, dy) canvas units.
+
+    An object that would leave the canvas bounces off its edge (it is reflected back
+    inside), so it stays whole on the canvas *and* keeps moving: ``move(s, dx=d)`` and
+    ``move(s, dx=d + step)`` are different frames of a video even near an edge. (Clipping
+    at the edge froze it there: two frames came out identical.) The other objects stay
+    put; the moved one may pass over them.
+    """
+    if not -len(scene) <= index < len(scene):
+        raise IndexError(f"index {index} is out of range for a scene of {len(scene)} objects")
     o = scene[index]
     e = o.extent
-    x = min(max(o.x + dx, e), 1 - e)
-    y = min(max(o.y + dy, e), 1 - e)
+    x, y = _bounce(o.x + dx, e, 1 - e), _bounce(o.y + dy, e, 1 - e)
     moved = Obj(o.shape, o.colour, o.size, x, y)
+    index %= len(scene)
     return tuple(moved if i == index else p for i, p in enumerate(scene))
