@@ -175,3 +175,23 @@ def test_caption_style_weights():
     for bad in ({"relations": 1}, {"relation": -1}, {"list": 0}, [1, 1, 1]):
         with pytest.raises(ValueError, match="style_weights"):
             captions(multi[0], 5, 7, style_weights=bad)
+
+
+def test_all_captions_holds_every_generated_caption_and_describes():
+    from mmcourse.world.language import all_captions, describes
+
+    rng = np.random.default_rng(1)
+    for scene in SCENES[:120]:
+        every = all_captions(scene)
+        caps = captions(scene, 5, rng)
+        assert set(caps) <= every, (set(caps) - every, scene)
+        assert all(describes(c, scene) for c in caps)
+    one = (Obj("circle", "red", "small", 0.3, 0.3),)
+    two = (Obj("circle", "red", "small", 0.2, 0.5), Obj("square", "blue", "large", 0.8, 0.5))
+    assert "a red circle on its own" in all_captions(one) and "one object: a small red circle" in all_captions(one)
+    assert describes("a red circle is to the left of a blue square", two)
+    assert not describes("a red circle is to the right of a blue square", two)   # false relation
+    assert not describes("there is a red circle", two)                            # leaves an object out
+    assert not describes("there is a red circle and a blue square", one)
+    with pytest.raises(ValueError, match="object"):
+        all_captions(())

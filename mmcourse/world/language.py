@@ -223,6 +223,32 @@ def captions(scene, n: int = 5, rng=None, style_weights: dict | None = None) -> 
     return out
 
 
+def all_captions(scene) -> set[str]:
+    """Every sentence ``captions`` can produce for ``scene`` (all styles, orders, intros and
+    size choices): the world's complete set of true captions of that scene."""
+    from itertools import permutations
+
+    if not scene:
+        raise ValueError("a scene needs at least one object to be described")
+    needs_size = len({(o.colour, o.shape) for o in scene}) < len(scene)
+    k, out = len(scene), set()
+    nouns = ["object"] if k == 1 else ["objects", "shapes"]
+    for size in ((True,) if needs_size else (False, True)):
+        for order in permutations(scene):
+            objs = _join([_phrase(o, size) for o in order])
+            out.update(f"{intro} {objs}" for intro in INTROS)
+            out.update(f"{c.format(n=NUMBERS[k], objects=noun)} {objs}" for c in COUNT_INTROS for noun in nouns)
+            out.add(f"{_phrase(order[0], size)} on its own" if k == 1 else _relational(list(order), size))
+    return out
+
+
+def describes(caption: str, scene) -> bool:
+    """Is ``caption`` a true caption of ``scene`` in the world's grammar (one ``captions``
+    could have produced for it)? A retrieval "miss" whose top image passes this test found an
+    image the caption describes just as well as its own."""
+    return caption in all_captions(scene)
+
+
 def tags(scene) -> list[str]:
     """Sorted attribute words present in the scene (image tagging labels)."""
     return sorted({w for o in scene for w in o.attributes})
