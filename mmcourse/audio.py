@@ -254,3 +254,14 @@ def mfcc(x, sample_rate: int, n_mfcc: int = 20, n_mels: int = 128, n_fft: int = 
 @functools.lru_cache(maxsize=32)
 def _cached_dct(n_out, n_in):
     return dct_matrix(n_out, n_in, dtype=torch.float64)
+
+
+def delta(features: torch.Tensor) -> torch.Tensor:
+    """First-order time derivative of features (..., n_features, n_frames): (c[t+1] - c[t-1]) / 2,
+    the edge frames repeated, as ``librosa.feature.delta(features, width=3, mode="nearest")``.
+    Speech recognisers append it (and its own delta) to the MFCCs."""
+    features = _check_signal(features, "features")
+    if features.ndim < 2:
+        raise ValueError(f"features must be (..., n_features, n_frames), got shape {tuple(features.shape)}")
+    padded = torch.cat([features[..., :1], features, features[..., -1:]], dim=-1)
+    return (padded[..., 2:] - padded[..., :-2]) / 2

@@ -48,10 +48,17 @@ def median_seconds_rounds(fns, repeats: int, rounds: int = 3, sync=lambda: None)
 AUDIO_SETTINGS = dict(sample_rate=16_000, n_fft=512, hop=160, n_mels=64, n_mfcc=20)
 
 
-def audio_features(batch: int = 64, repeats: int = 7, rounds: int = 3, device="cpu") -> list[dict]:
-    """STFT, log-mel and MFCC of ``batch`` one-second clips: mmcourse.audio and torch.stft /
-    torchaudio.transforms on ``device``, librosa on the CPU. One dict per feature with the
-    median milliseconds of each and the two ratios."""
+AUDIO_FEATURES = ("stft", "log-mel", "mfcc")
+
+
+def audio_features(batch: int = 64, repeats: int = 7, rounds: int = 3, device="cpu",
+                   features=AUDIO_FEATURES) -> list[dict]:
+    """STFT, log-mel and MFCC (or the ``features`` named) of ``batch`` one-second clips:
+    mmcourse.audio and torch.stft / torchaudio.transforms on ``device``, librosa on the CPU.
+    One dict per feature with the median milliseconds of each and the two ratios."""
+    unknown = [f for f in features if f not in AUDIO_FEATURES]
+    if unknown or not features:
+        raise ValueError(f"unknown or no features {unknown or list(features)}; valid choices: {', '.join(AUDIO_FEATURES)}")
     import librosa
     import torch
     import torchaudio
@@ -84,6 +91,8 @@ def audio_features(batch: int = 64, repeats: int = 7, rounds: int = 3, device="c
     }
     rows = []
     for name, fns in impls.items():
+        if name not in features:
+            continue
         ours, ref, lib = median_seconds_rounds(fns, repeats, rounds, sync)
         rows.append({"feature": name, "mmcourse_ms": ours * 1e3, "torch_ms": ref * 1e3, "librosa_ms": lib * 1e3,
                      "ours_over_torch": ours / ref, "librosa_over_ours": lib / ours})

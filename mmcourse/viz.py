@@ -113,12 +113,14 @@ def embedding_map(points, labels, groups=None, title: str | None = None, ax=None
 
 
 def spectrogram(spec_db, sample_rate: int, hop: int, ax=None, title: str | None = None, kind: str = "linear",
-                colorbar: bool = True, clim: tuple | None = None):
+                colorbar: bool = True, clim: tuple | None = None, first_row: int | None = None):
     """A (rows, time) spectrogram-like image with time in seconds on x.
 
     kind="linear": rows are FFT bins, y in Hz up to Nyquist; "mel": rows are mel bands;
     "mfcc": rows are cepstral coefficients (diverging colours, centred on 0).
     clim=(low, high) fixes the colour range, so several panels share one scale.
+    first_row=k (mel or mfcc): row i is band / coefficient k + i and the y ticks sit on the
+    rows' centres, e.g. first_row=1 for MFCC 1..19 with coefficient 0 left out.
     """
     kinds = {"linear": ("frequency (Hz)", "magma"), "mel": ("mel band", "magma"), "mfcc": ("coefficient", "coolwarm")}
     if kind not in kinds:
@@ -132,6 +134,10 @@ def spectrogram(spec_db, sample_rate: int, hop: int, ax=None, title: str | None 
     ylabel, cmap = kinds[kind]
     top = sample_rate / 2 if kind == "linear" else s.shape[0]
     extent = (0, s.shape[1] * hop / sample_rate, 0, top)
+    if first_row is not None:
+        if kind == "linear":
+            raise ValueError("first_row labels mel bands or MFCC coefficients; a linear spectrogram's rows are in Hz")
+        extent = (0, s.shape[1] * hop / sample_rate, first_row - 0.5, first_row + s.shape[0] - 0.5)
     if clim is None and kind == "mfcc":
         clim = (-np.abs(s).max(), np.abs(s).max())
     im = ax.imshow(s, origin="lower", aspect="auto", extent=extent, cmap=cmap,
@@ -143,6 +149,37 @@ def spectrogram(spec_db, sample_rate: int, hop: int, ax=None, title: str | None 
     if title:
         ax.set_title(title)
     return fig or ax.figure
+
+
+def spectrogram_grid(specs, sample_rate: int, hop, titles=None, kind: str = "mel", ncols: int | None = None,
+                     clim: tuple | None = None, size: tuple = (4.2, 3.0), label: str = "dB", title: str | None = None,
+                     first_row: int | None = None):
+    """Several spectrograms side by side (``ncols`` a row) on ONE colour scale with one shared
+    colour bar, so equal colours mean equal values in every panel. ``hop`` is one hop for all
+    or one per panel; ``clim`` defaults to the range over all panels (symmetric for MFCC)."""
+    specs = [s.detach().cpu().numpy() if torch.is_tensor(s) else np.asarray(s) for s in specs]
+    if not specs:
+        raise ValueError("spectrogram_grid needs at least one spectrogram")
+    hops = list(hop) if isinstance(hop, (list, tuple)) else [hop] * len(specs)
+    titles = list(titles) if titles is not None else [None] * len(specs)
+    if len(hops) != len(specs) or len(titles) != len(specs):
+        raise ValueError(f"{len(specs)} spectrograms need as many hops and titles, got {len(hops)} and {len(titles)}")
+    if clim is None:
+        lo, hi = min(float(s.min()) for s in specs), max(float(s.max()) for s in specs)
+        clim = (-max(abs(lo), abs(hi)), max(abs(lo), abs(hi))) if kind == "mfcc" else (lo, hi)
+    ncols = min(ncols or len(specs), len(specs))
+    nrows = math.ceil(len(specs) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols + 0.8, size[1] * nrows), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[len(specs):]:
+        ax.axis("off")
+    for ax, s, h, t in zip(axes.flat, specs, hops, titles):
+        spectrogram(s, sample_rate, h, ax=ax, title=t, kind=kind, colorbar=False, clim=clim, first_row=first_row)
+    fig.colorbar(axes.flat[0].images[0], ax=axes.ravel().tolist(), label=label if kind != "mfcc" else "value",
+                 shrink=0.9 if nrows > 1 else 1.0)
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def attention_maps(image, words, alphas, ncols: int = 7, size: float = 1.7, title: str | None = None,

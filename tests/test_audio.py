@@ -133,6 +133,13 @@ def test_dct_matches_scipy():
     assert np.allclose(ours.numpy(), dct(x, type=2, norm="ortho", axis=-1), atol=1e-10)
 
 
+def test_delta_matches_librosa():
+    x = np.random.default_rng(0).normal(size=(2, 13, 40))
+    ours = A.delta(torch.from_numpy(x))
+    assert ours.shape == x.shape
+    assert np.allclose(ours.numpy(), librosa.feature.delta(x, width=3, mode="nearest"), atol=1e-12)
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: A.stft(torch.arange(1000), 256), "floating-point"),
     (lambda: A.stft(torch.tensor([0.0, float("nan")] * 300), 256), "NaN"),
@@ -144,6 +151,7 @@ def test_dct_matches_scipy():
     (lambda: A.mel_filterbank(SR, 512, 40, fmax=SR), "fmax"),
     (lambda: A.mfcc(torch.zeros(2000), SR, n_mfcc=50, n_mels=40, n_fft=256), "n_mfcc"),
     (lambda: A.istft(torch.zeros(129, 5), 256), "complex"),
+    (lambda: A.delta(torch.zeros(40)), "n_frames"),
 ])
 def test_bad_input_is_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):

@@ -21,3 +21,10 @@ def test_audio_feature_table_runs():
     assert [r["feature"] for r in rows] == ["stft", "log-mel", "mfcc"]
     assert all(r["mmcourse_ms"] > 0 and r["librosa_over_ours"] > 0 for r in rows)
     assert "librosa/ours" in format_table(rows).splitlines()[0]
+
+
+def test_audio_feature_table_one_feature():
+    rows = audio_features(batch=2, repeats=1, rounds=1, features=("log-mel",))
+    assert [r["feature"] for r in rows] == ["log-mel"]
+    with pytest.raises(ValueError, match="valid choices"):
+        audio_features(batch=2, features=("mel",))

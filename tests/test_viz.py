@@ -77,3 +77,28 @@ def test_attention_maps_one_panel_per_word():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_spectrogram_first_row_labels_the_rows_shown():
+    ax = viz.spectrogram(torch.randn(19, 30), 16000, 160, kind="mfcc", first_row=1).axes[0]
+    assert ax.get_ylim() == (0.5, 19.5)  # coefficients 1..19 centred on their rows
+    with pytest.raises(ValueError, match="first_row"):
+        viz.spectrogram(torch.randn(8, 8), 16000, 160, first_row=1)
+    matplotlib.pyplot.close("all")
+
+
+def test_spectrogram_grid_shares_one_colour_scale():
+    specs = [torch.randn(16, 20) - 10, torch.randn(16, 40)]
+    fig = viz.spectrogram_grid(specs, 16000, [160, 80], titles=["a", "b"], ncols=2)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["a", "b"]
+    clims = {ax.images[0].get_clim() for ax in panels}
+    assert len(clims) == 1 and clims.pop() == (float(min(s.min() for s in specs)), float(max(s.max() for s in specs)))
+    assert len(fig.axes) == 3 and fig.axes[-1].get_ylabel() == "dB"  # two panels + one colour bar
+    grid = viz.spectrogram_grid([torch.randn(8, 8)] * 5, 16000, 160, ncols=3, clim=(-1, 1))
+    assert len([ax for ax in grid.axes if ax.images]) == 5
+    with pytest.raises(ValueError, match="hops and titles"):
+        viz.spectrogram_grid(specs, 16000, [160])
+    with pytest.raises(ValueError, match="at least one"):
+        viz.spectrogram_grid([], 16000, 160)
+    matplotlib.pyplot.close("all")
