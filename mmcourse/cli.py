@@ -8,6 +8,9 @@
   mmcourse strip-solutions SRC DST
       Student copies of notebooks: code between "# BEGIN SOLUTION" and "# END SOLUTION"
       is replaced by a placeholder that still parses.
+  mmcourse sync-bootstrap [--check] [NOTEBOOK ...]
+      Write the one bootstrap cell (mmcourse/bootstrap.py) and the Colab badge into the
+      notebooks; with --check only report the notebooks whose copy differs (exit 1).
 """
 from __future__ import annotations
 
@@ -182,6 +185,18 @@ def cmd_strip(args) -> int:
     return 0
 
 
+def cmd_sync_bootstrap(args) -> int:
+    from .bootstrap import sync
+
+    paths = [Path(p) for p in args.paths] or find_notebooks(default_notebook_dir())
+    changed = sync(paths, check=args.check)
+    for p in changed:
+        print(f"{p.name}: {'differs from' if args.check else 'updated to'} mmcourse/bootstrap.py")
+    if not changed:
+        print(f"{len(paths)} notebook(s) already have the shared bootstrap")
+    return 1 if (args.check and changed) else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="mmcourse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -205,6 +220,10 @@ def main(argv=None) -> int:
     strip.add_argument("src")
     strip.add_argument("dst")
     strip.set_defaults(func=cmd_strip)
+    boot = sub.add_parser("sync-bootstrap", help="write the shared bootstrap cell into the notebooks")
+    boot.add_argument("paths", nargs="*", help="notebooks (default: every course notebook)")
+    boot.add_argument("--check", action="store_true", help="only report notebooks that differ")
+    boot.set_defaults(func=cmd_sync_bootstrap)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -85,5 +85,9 @@ def describe() -> str:
 
     dev = get_device()
     gpu = f" ({torch.cuda.get_device_name(0)})" if dev.type == "cuda" else ""
-    return (f"python {sys.version.split()[0]} | torch {torch.__version__} | device {dev}{gpu} | "
+    line = (f"python {sys.version.split()[0]} | torch {torch.__version__} | device {dev}{gpu} | "
             f"colab {in_colab()} | smoke {smoke_mode()}")
+    if in_colab() and dev.type == "cpu":
+        line += ("\nNo GPU in this Colab runtime: Runtime > Change runtime type > a GPU (e.g. T4), then "
+                 "run the notebook again. FULL mode on a CPU takes up to ~10 minutes per notebook.")
+    return line

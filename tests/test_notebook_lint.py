@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from mmcourse.bootstrap import CELL, badge_url
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
@@ -30,9 +32,8 @@ def test_conventions(path):
         assert f"{name} =" in src, f"parameters cell lacks {name}"
     after = "".join(cells[params[0] + 1]["source"])
     assert "smoke_mode(SMOKE)" in after, "the cell after parameters must honour MMCOURSE_SMOKE"
-    first_code = "".join(code[0]["source"])
-    assert "import mmcourse" in first_code and "pip" in first_code and "torch" not in first_code.split("pip")[1]
-    assert "Open In Colab" in "".join(cells[0]["source"])
+    assert "".join(code[0]["source"]) == CELL, "the bootstrap differs from mmcourse/bootstrap.py: run `mmcourse sync-bootstrap`"
+    assert "Open In Colab" in "".join(cells[0]["source"]) and badge_url(path.name) in "".join(cells[0]["source"])
     for c in code:
         ast.parse("".join(c["source"]))
     assert "R.finish()" in "".join(code[-1]["source"]), "the last cell enforces the targets"
