@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmcourse.models.contrastive import InfoNCE, ProjectionHead, class_embeddings, hinge_rank_loss, zero_shot
+from mmcourse.models.contrastive import (InfoNCE, ProjectionHead, analogy, class_embeddings, hinge_rank_loss, info_nce,
+                                         zero_shot)
 from mmcourse.models.encoders import ConvEncoder, TextGRU, resnet18
 
 
@@ -45,6 +46,33 @@ def test_info_nce_properties():
     assert loss.scale.item() == pytest.approx(100.0)  # clamped as in CLIP
     with pytest.raises(ValueError, match="matched pairs"):
         loss(a, b[:4])
+
+
+def test_info_nce_function_matches_the_module_and_a_by_hand_value():
+    g = torch.Generator().manual_seed(1)
+    a, b = F.normalize(torch.randn(6, 5, generator=g), dim=-1), F.normalize(torch.randn(6, 5, generator=g), dim=-1)
+    module = InfoNCE(init_temperature=0.1)
+    torch.testing.assert_close(info_nce(a, b, 10.0), module(a, b))
+    # by hand: -log softmax of the diagonal, both directions, averaged
+    logits = 10.0 * a @ b.T
+    by_hand = -(logits.diag() - logits.logsumexp(1)).mean() / 2 - (logits.diag() - logits.logsumexp(0)).mean() / 2
+    torch.testing.assert_close(info_nce(a, b, 10.0), by_hand)
+    module(a, b).backward()
+    assert module.log_scale.grad is not None  # the temperature learns
+    with pytest.raises(ValueError, match="matched pairs"):
+        info_nce(a, b[:, :4], 1.0)
+
+
+def test_analogy_is_normalised_and_moves_along_the_attribute():
+    red, blue, circle = torch.eye(3)
+    img = red + circle
+    q = analogy(img, red, blue)
+    torch.testing.assert_close(q, F.normalize(blue + circle, dim=-1), atol=1e-6, rtol=0)
+    assert (q @ F.normalize(blue + circle, dim=-1)) > (q @ F.normalize(red + circle, dim=-1))
+    batch = analogy(torch.stack([img, img]), red, blue)
+    assert batch.shape == (2, 3) and torch.allclose(batch.norm(dim=-1), torch.ones(2))
+    with pytest.raises(ValueError, match="dimension"):
+        analogy(img, red[:2], blue)
 
 
 def test_info_nce_decreases_on_a_toy_batch():

@@ -1,9 +1,11 @@
 """Contrastive and metric learning in a shared embedding space.
 
 ProjectionHead   features -> shared dimension, L2-normalised (cosine similarity = dot product)
-InfoNCE          CLIP's symmetric cross-entropy with a learnable temperature
+info_nce         CLIP's symmetric cross-entropy at a given scale (1 / temperature)
+InfoNCE          the same as a module with a learnable temperature
 hinge_rank_loss  DeViSE-style ranking loss for image tagging (several correct tags per image)
 zero_shot        classify images by the nearest class prompt (with prompt ensembles)
+analogy          image - old attribute + new attribute, renormalised (multimodal arithmetic)
 DualEncoder      an image tower and a text tower meeting in one space, trained with InfoNCE
 """
 from __future__ import annotations
@@ -27,6 +29,16 @@ class ProjectionHead(nn.Module):
         return F.normalize(self.net(x), dim=-1)
 
 
+def info_nce(img: torch.Tensor, txt: torch.Tensor, scale) -> torch.Tensor:
+    """Symmetric InfoNCE of B matched pairs: row i of ``img`` belongs with row i of ``txt``
+    (both (B, D), L2-normalised); ``scale`` = 1 / temperature multiplies the cosines."""
+    if img.shape != txt.shape or img.ndim != 2:
+        raise ValueError(f"need two (B, D) batches of matched pairs, got {tuple(img.shape)} and {tuple(txt.shape)}")
+    logits = scale * img @ txt.T                       # (B, B): row i = image i against every text
+    target = torch.arange(len(img), device=img.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
 class InfoNCE(nn.Module):
     """Symmetric InfoNCE as in CLIP: logits = exp(t) * img @ txt.T; cross-entropy image->text
     and text->image with the diagonal as the right answer, averaged.
@@ -47,11 +59,7 @@ class InfoNCE(nn.Module):
         return self.log_scale.clamp(max=self.max_log_scale).exp()
 
     def forward(self, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
-        if img.shape != txt.shape or img.ndim != 2:
-            raise ValueError(f"need two (B, D) batches of matched pairs, got {tuple(img.shape)} and {tuple(txt.shape)}")
-        logits = self.scale * img @ txt.T                  # (B, B): row i = image i against every text
-        target = torch.arange(len(img), device=img.device)
-        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        return info_nce(img, txt, self.scale)
 
 
 def hinge_rank_loss(img: torch.Tensor, tag_emb: torch.Tensor, targets: torch.Tensor, margin: float = 0.2):
@@ -86,6 +94,15 @@ def class_embeddings(encode_text, prompts_per_class) -> torch.Tensor:
 def zero_shot(img_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:
     """Predicted class index per image: the class whose text embedding is most similar."""
     return (img_emb @ class_emb.T).argmax(dim=-1)
+
+
+def analogy(img: torch.Tensor, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """embed(image) - embed(old attribute) + embed(new attribute), L2-normalised: the query
+    of a multimodal analogy ("this red circle, but blue"). Shapes broadcast: (D,) or (N, D)."""
+    if not img.shape[-1] == old.shape[-1] == new.shape[-1]:
+        raise ValueError(f"image and attribute vectors need one dimension, got {img.shape[-1]}, {old.shape[-1]}, "
+                         f"{new.shape[-1]}")
+    return F.normalize(img - old + new, dim=-1)
 
 
 class DualEncoder(nn.Module):
