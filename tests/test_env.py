@@ -69,3 +69,12 @@ def test_import_is_light():
     code = "import sys, mmcourse; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_describe_tells_a_colab_user_without_a_gpu_how_to_get_one(monkeypatch):
+    monkeypatch.setenv("MMCOURSE_DEVICE", "cpu")
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    assert "Change runtime type" not in env.describe()
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-test")
+    line = env.describe()
+    assert "device cpu" in line and "Runtime > Change runtime type" in line
