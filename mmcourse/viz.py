@@ -215,3 +215,82 @@ def attention_maps(image, words, alphas, ncols: int = 7, size: float = 1.7, titl
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def shape_representations(shape, views, voxels, voxel_parts, verts, faces, points, point_parts,
+                          slice_y: float = 0.35, title: str | None = None, n_exploded: int = 150, seed: int = 0):
+    """One 3D object shown six ways, all in world coordinates [-1, 1]^3 (z up): multi-view
+    images, voxels, parts (exploded), point cloud, mesh and a slice of the signed distance.
+
+    ``views`` (V, H, W) shaded renders (two are shown); ``voxels`` (R, R, R) bool occupancy
+    indexed [x, y, z] over [-1, 1]^3 with ``voxel_parts`` its part index; ``verts`` (V, 3) and
+    ``faces`` (F, 3) a mesh; ``points`` (N, 3) with ``point_parts`` (N,). Colours are parts.
+    """
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    from .world import shapes3d as S3
+
+    views = torch.as_tensor(views)
+    occ = torch.as_tensor(voxels).bool().cpu()
+    vox_parts = torch.as_tensor(voxel_parts).cpu()
+    verts, faces = np.asarray(verts), np.asarray(faces)
+    points, point_parts = torch.as_tensor(points).cpu(), torch.as_tensor(point_parts).cpu()
+    if views.ndim != 3 or len(views) < 1:
+        raise ValueError(f"views must be (V, H, W) renders, got {tuple(views.shape)}")
+    if occ.ndim != 3 or len(set(occ.shape)) != 1 or vox_parts.shape != occ.shape:
+        raise ValueError(f"voxels must be (R, R, R) with parts of the same shape, got {tuple(occ.shape)} "
+                         f"and {tuple(vox_parts.shape)}")
+    if verts.ndim != 2 or verts.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"mesh must be verts (V, 3) and faces (F, 3), got {verts.shape} and {faces.shape}")
+    if points.ndim != 2 or points.shape[1] != 3 or point_parts.shape != points.shape[:1]:
+        raise ValueError(f"points must be (N, 3) with (N,) parts, got {tuple(points.shape)} and {tuple(point_parts.shape)}")
+    part_colours = plt.get_cmap("tab10")
+    fig = plt.figure(figsize=(16, 9.5))
+    ax = fig.add_subplot(2, 3, 1)
+    ax.imshow(torch.cat(list(views[:2].cpu()), dim=1).numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(f"multi-view images (2 of {len(views)} views)")
+    ax.axis("off")
+
+    ax = fig.add_subplot(2, 3, 2, projection="3d")
+    r = occ.shape[0]
+    corners = np.linspace(-1, 1, r + 1)  # voxel i spans [corners[i], corners[i+1]]: world units, as S3.grid
+    X, Y, Z = np.meshgrid(corners, corners, corners, indexing="ij")
+    colours = np.zeros(occ.shape + (4,))
+    colours[occ.numpy()] = part_colours(vox_parts[occ].numpy())
+    ax.voxels(X, Y, Z, occ.numpy(), facecolors=colours, edgecolor="k", linewidth=0.1)
+    ax.set_title(f"voxels ({r}^3)")
+
+    ax = fig.add_subplot(2, 3, 3, projection="3d")
+    for part in shape.parts:  # part assembly: each primitive drawn apart from the others (exploded view)
+        pts, _ = S3.point_cloud(S3.Shape3D(part.label, (part,)), n_exploded, seed=seed, resolution=24)
+        pts = (pts + 0.5 * torch.tensor(part.center)).numpy()
+        ax.scatter(*pts.T, s=2, color=part_colours(shape.labels.index(part.label)))
+    ax.set_title("part assembly (exploded): " + ", ".join(shape.labels))
+
+    ax = fig.add_subplot(2, 3, 4, projection="3d")
+    ax.scatter(*points.numpy().T, c=part_colours(point_parts.numpy()), s=2)
+    ax.set_title(f"point cloud ({len(points)} x 3)")
+
+    ax = fig.add_subplot(2, 3, 5, projection="3d")
+    ax.add_collection3d(Poly3DCollection(verts[faces], facecolor="lightsteelblue", edgecolor="k", linewidth=0.05))
+    ax.set_title(f"mesh ({len(verts)} vertices, {len(faces)} triangles)")
+
+    ax = fig.add_subplot(2, 3, 6)
+    g = torch.linspace(-1, 1, 200)
+    zz, xx = torch.meshgrid(g, g, indexing="ij")
+    d = shape.sdf(torch.stack([xx, torch.full_like(xx, slice_y), zz], dim=-1)).numpy()
+    g = g.numpy()
+    im = ax.imshow(d, origin="lower", extent=(-1, 1, -1, 1), cmap="RdBu", vmin=-0.5, vmax=0.5)
+    ax.contour(g, g, d, levels=[0], colors="k")
+    fig.colorbar(im, ax=ax, label="signed distance (world units)")
+    ax.set_xlabel("x (world units)")
+    ax.set_ylabel("z (world units)")
+    ax.set_title(f"implicit shape: SDF slice at y = {slice_y:g} (black: surface)")
+    for a in fig.axes:
+        if a.name == "3d":
+            a.set_xlim(-1, 1), a.set_ylim(-1, 1), a.set_zlim(-1, 1)
+            a.set_box_aspect((1, 1, 1))
+            a.set_xlabel("x"), a.set_ylabel("y"), a.set_zlabel("z")
+    fig.suptitle(title or f"One {shape.name}, six representations (3D panels in world units, [-1, 1]^3)")
+    fig.tight_layout()
+    return fig

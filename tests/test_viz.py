@@ -102,3 +102,26 @@ def test_spectrogram_grid_shares_one_colour_scale():
     with pytest.raises(ValueError, match="at least one"):
         viz.spectrogram_grid([], 16000, 160)
     matplotlib.pyplot.close("all")
+
+
+def test_shape_representations_share_world_coordinates():
+    from mmcourse.world import shapes3d as S3
+
+    obj = S3.get_shape("table")
+    views = S3.render_views(obj, azimuths=(30, 150), resolution=16)["shade"]
+    occ, parts = S3.voxelize(obj, 8)
+    verts, faces = S3.mesh(obj, 16)
+    pts, pparts = S3.point_cloud(obj, 64, seed=0, resolution=16)
+    fig = viz.shape_representations(obj, views, occ, parts, verts, faces, pts, pparts, n_exploded=20)
+    axes3d = [a for a in fig.axes if a.name == "3d"]
+    assert len(axes3d) == 4
+    for a in axes3d:  # the voxel panel too: world units, not voxel indices 0..R
+        assert a.get_xlim() == pytest.approx((-1, 1)) and a.get_zlim() == pytest.approx((-1, 1))
+        assert (a.get_xlabel(), a.get_ylabel(), a.get_zlabel()) == ("x", "y", "z")
+    vox_ax = axes3d[0]
+    assert "voxels (8^3)" in vox_ax.get_title() and "table" in fig._suptitle.get_text()
+    assert fig.axes[-1].get_ylabel().startswith("signed distance")  # the colour bar
+    with pytest.raises(ValueError, match="voxels"):
+        viz.shape_representations(obj, views, occ[0], parts, verts, faces, pts, pparts)
+    with pytest.raises(ValueError, match="points"):
+        viz.shape_representations(obj, views, occ, parts, verts, faces, pts[:, :2], pparts)
