@@ -35,6 +35,22 @@ def skipgram_pairs(sentences, window: int = 2, subsample: float | None = None, s
     return torch.tensor(pairs, dtype=torch.long)
 
 
+def negative_sampling_loss(v: torch.Tensor, u_context: torch.Tensor, u_negatives: torch.Tensor) -> torch.Tensor:
+    """Skip-gram's negative-sampling loss, averaged over the batch:
+    -log sigma(u_context . v) - sum_k log sigma(-u_k . v).
+
+    v: (B, D) centre (input) vectors; u_context: (B, D) output vectors of the observed
+    context words; u_negatives: (B, K, D) output vectors of K noise words per pair.
+    """
+    if v.ndim != 2 or u_context.shape != v.shape:
+        raise ValueError(f"v and u_context must both be (B, D), got {tuple(v.shape)} and {tuple(u_context.shape)}")
+    if u_negatives.ndim != 3 or u_negatives.shape[0] != v.shape[0] or u_negatives.shape[2] != v.shape[1]:
+        raise ValueError(f"u_negatives must be (B, K, D) = ({v.shape[0]}, K, {v.shape[1]}), got {tuple(u_negatives.shape)}")
+    pos = (v * u_context).sum(-1)  # (B,)
+    neg = torch.bmm(u_negatives, v.unsqueeze(-1)).squeeze(-1)  # (B, K)
+    return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
+
+
 class SkipGram(nn.Module):
     def __init__(self, vocab_size: int, dim: int = 32):
         super().__init__()
@@ -45,10 +61,7 @@ class SkipGram(nn.Module):
 
     def loss(self, centre, context, negatives) -> torch.Tensor:
         """Negative-sampling loss: centre/context (B,), negatives (B, K)."""
-        v = self.inp(centre)  # (B, D)
-        pos = (v * self.out(context)).sum(-1)  # (B,)
-        neg = torch.bmm(self.out(negatives), v.unsqueeze(-1)).squeeze(-1)  # (B, K)
-        return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
+        return negative_sampling_loss(self.inp(centre), self.out(context), self.out(negatives))
 
     @property
     def vectors(self) -> torch.Tensor:

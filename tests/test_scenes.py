@@ -142,3 +142,19 @@ def test_cell_labels_mark_the_cells_an_object_covers():
     assert (lab[0, :, 5, 5] == 0).all() and (lab[0, :, 0, 5] == 0).all()  # empty corners
     with pytest.raises(ValueError, match="multiple of cell"):
         cell_labels([scene], resolution=50)
+
+
+def test_frame_differences_light_up_only_what_moves():
+    from mmcourse.world.scenes import frame_differences
+
+    base = sample_scenes(1, 3, min_objects=2, max_objects=2)[0]
+    video = render([move(base, dx=0.03 * t, index=0) for t in range(4)], 32)
+    d = frame_differences(video)
+    assert d.shape == (3, 32, 32) and (d >= 0).all()
+    masks = render([base], 32, return_masks=True)[1][0]
+    assert d[:, masks[1] & ~masks[0]].max() < 1e-6 and d.sum() > 1  # object 1 never moves: no difference there
+    torch.testing.assert_close(d[0], (video[1] - video[0]).abs().sum(0))
+    with pytest.raises(ValueError, match="T >= 2"):
+        frame_differences(video[0])
+    with pytest.raises(ValueError, match="T >= 2"):
+        frame_differences(video[:1])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmcourse.text import SkipGram, nearest, skipgram_pairs, train_skipgram
+from mmcourse.text import SkipGram, nearest, negative_sampling_loss, skipgram_pairs, train_skipgram
 from mmcourse.world import COLOURS, build_vocab, captions, sample_scenes
 
 
@@ -34,3 +34,19 @@ def test_colour_words_become_neighbours():
     assert hits >= 0.7
     with pytest.raises(ValueError, match="not in the vocabulary"):
         nearest(model.vectors, v, "zebra")
+
+
+def test_negative_sampling_loss_by_hand():
+    g = torch.Generator().manual_seed(0)
+    v, u, neg = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g), torch.randn(4, 2, 3, generator=g)
+    sig = lambda x: 1 / (1 + np.exp(-x))
+    by_hand = np.mean([-np.log(sig(u[b] @ v[b])) - sum(np.log(sig(-(neg[b, k] @ v[b]))) for k in range(2))
+                       for b in range(4)])
+    assert negative_sampling_loss(v, u, neg).item() == pytest.approx(float(by_hand), rel=1e-5)
+    m = SkipGram(10, 3)
+    c, x, n = torch.tensor([1, 2]), torch.tensor([3, 4]), torch.tensor([[5, 6], [7, 8]])
+    assert m.loss(c, x, n).item() == pytest.approx(negative_sampling_loss(m.inp(c), m.out(x), m.out(n)).item())
+    with pytest.raises(ValueError, match="u_context"):
+        negative_sampling_loss(v, u[:, :2], neg)
+    with pytest.raises(ValueError, match="u_negatives"):
+        negative_sampling_loss(v, u, neg[:, :, :2])

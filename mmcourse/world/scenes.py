@@ -265,6 +265,17 @@ def cell_labels(scenes, resolution: int = 48, cell: int = 8, min_cover: float = 
     return out
 
 
+def frame_differences(video: torch.Tensor) -> torch.Tensor:
+    """|frame t+1 - frame t| summed over colour channels: (T, C, H, W) -> (T - 1, H, W).
+
+    Zero wherever nothing changes; bright at the leading and trailing edges of whatever moves.
+    """
+    if not torch.is_tensor(video) or video.ndim != 4 or len(video) < 2:
+        raise ValueError(f"video must be a (T >= 2, C, H, W) tensor, got "
+                         f"{tuple(video.shape) if torch.is_tensor(video) else type(video).__name__}")
+    return (video[1:] - video[:-1]).abs().sum(dim=1)
+
+
 def _bounce(v: float, lo: float, hi: float) -> float:
     """Fold ``v`` into [lo, hi] like a ball reflected by two walls (a triangle wave)."""
     span = hi - lo
