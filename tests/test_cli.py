@@ -30,7 +30,7 @@ def test_runner_executes_notebook_01_and_writes_a_summary(tmp_path):
     (entry,) = summary["notebooks"]
     assert entry["name"] == "01_modalities" and entry["status"] == "ok" and entry["seconds"] > 0
     names = [r["name"] for r in entry["results"]]
-    assert "skip-gram: top-3 neighbours of colour words are colours" in names
+    assert "skip-gram: cosine of same-kind minus different-kind word pairs" in names  # notebook 01's result names
     for r in entry["results"]:
         assert set(r) == {"name", "value", "target", "passed"} and isinstance(r["value"], (int, float))
     assert "01_modalities" in (out / "summary.md").read_text()
