@@ -6,7 +6,7 @@ first use, and nothing here ever touches the network.
 from importlib import import_module
 
 __version__ = "0.2.0"  # bootstrap.NEEDS: the version these notebooks need
-_SUBMODULES = ("env", "results", "train", "viz", "world", "text", "cli", "exercises", "bootstrap")
+_SUBMODULES = ("env", "results", "train", "viz", "world", "text", "cli", "exercises", "bootstrap", "zoo")
 
 
 def __getattr__(name):  # lazy submodule access: mmcourse.world, mmcourse.viz, ...

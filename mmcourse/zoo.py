@@ -1,0 +1,182 @@
+"""The course's model zoo: models that a notebook trains and later notebooks reuse.
+
+Every notebook must run alone (on Colab, on a cold machine), so nothing here is downloaded:
+a zoo entry is a named, versioned *recipe* that builds a model and trains it on the
+procedural world. ``load(name, seed=, smoke=)`` trains it on first use and caches its
+weights; the next call loads them in seconds (``torch.load(weights_only=True)``).
+
+The cache lives in ``$MMCOURSE_CACHE`` (default ``$XDG_CACHE_HOME/mmcourse`` or
+``~/.cache/mmcourse``), one file per (recipe, recipe version, seed, SMOKE): a SMOKE entry and
+a FULL entry never share a file, and bumping a recipe's version retrains it. A file that
+cannot be read, or whose recorded key differs from the one asked for, is retrained with a
+warning, never a crash. Files are written atomically (a temporary file, then a rename).
+
+>>> judge = zoo.load("attribute-classifier", seed=SEED, smoke=SMOKE, device=device)
+>>> zoo.info("attribute-classifier", seed=SEED, smoke=SMOKE)["metrics"]
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    version: int
+    build: Callable[[], nn.Module]
+    train: Callable[..., dict]  # train(model, *, seed, smoke, device) -> {metric: float}, trains in place
+    doc: str
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def register(name: str, version: int, build, train, doc: str) -> Recipe:
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"recipe version must be a positive int, got {version!r}")
+    RECIPES[name] = Recipe(name, version, build, train, doc)
+    return RECIPES[name]
+
+
+def names() -> list[str]:
+    return sorted(RECIPES)
+
+
+def recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown zoo model {name!r}; valid choices: {', '.join(names()) or '(none registered)'}")
+    return RECIPES[name]
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("MMCOURSE_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmcourse"
+    return Path(root) / "zoo"
+
+
+def _key(r: Recipe, seed: int, smoke: bool) -> dict:
+    return {"name": r.name, "version": r.version, "seed": int(seed), "smoke": bool(smoke)}
+
+
+def path(name: str, seed: int = 0, smoke: bool = False) -> Path:
+    r = recipe(name)
+    return cache_dir() / f"{r.name}-v{r.version}-seed{int(seed)}-{'smoke' if smoke else 'full'}.pt"
+
+
+def _check_seed(seed) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return seed
+
+
+def _read(file: Path, key: dict):
+    """The cached entry at ``file`` if it is readable and made for ``key``; else None (with a warning)."""
+    if not file.exists():
+        return None
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+        meta = state["meta"]
+        if {k: meta.get(k) for k in key} != key:
+            raise ValueError(f"it was made for {({k: meta.get(k) for k in key})}, not {key}")
+        return state
+    except Exception as e:  # corrupt, truncated, foreign: retrain rather than crash
+        warnings.warn(f"zoo: ignoring the cache file {file} ({type(e).__name__}: {e}); training again", stacklevel=3)
+        return None
+
+
+def load(name: str, *, seed: int = 0, smoke: bool = False, device=None, retrain: bool = False) -> nn.Module:
+    """The trained model of recipe ``name`` (from the cache, or trained now and cached), in eval mode."""
+    r = recipe(name)
+    seed = _check_seed(seed)
+    key = _key(r, seed, smoke)
+    file = path(name, seed, smoke)
+    model = r.build()
+    state = None if retrain else _read(file, key)
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+            return model.to(device).eval()
+        except RuntimeError as e:  # architecture changed without a version bump
+            warnings.warn(f"zoo: cached weights in {file} do not fit {name} ({e}); training again", stacklevel=2)
+            model = r.build()
+    from .env import seed_everything
+
+    seed_everything(seed)
+    t0 = time.perf_counter()
+    print(f"zoo: training {name} v{r.version} (seed {seed}, {'SMOKE' if smoke else 'FULL'}); cached for next time in {file}",
+          flush=True)
+    model.to(device)
+    metrics = r.train(model, seed=seed, smoke=bool(smoke), device=device) or {}
+    meta = {**key, "seconds": round(time.perf_counter() - t0, 1),
+            "metrics": {k: float(v) for k, v in metrics.items()}}
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(f".tmp{os.getpid()}")
+    torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta}, tmp)
+    os.replace(tmp, file)
+    return model.eval()
+
+
+def info(name: str, *, seed: int = 0, smoke: bool = False) -> dict | None:
+    """The metadata of a cached entry (key, training seconds, metrics), or None if not cached."""
+    r = recipe(name)
+    state = _read(path(name, _check_seed(seed), smoke), _key(r, seed, smoke))
+    return None if state is None else state["meta"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes
+
+
+def _attribute_data(n: int, seed: int, resolution: int, device=None):
+    from .world.scenes import COLOURS, SHAPES, SIZES, render, sample_scenes
+
+    scenes = sample_scenes(n, seed=seed, min_objects=1, max_objects=1)
+    images = render(scenes, resolution, device=device)
+    idx = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES)}
+    labels = {k: torch.tensor([values.index(getattr(s[0], k)) for s in scenes], device=images.device)
+              for k, values in idx.items()}
+    return images, labels
+
+
+def _build_attribute_classifier():
+    from .models.classifiers import AttributeClassifier
+    from .world.scenes import COLOURS, SHAPES, SIZES
+
+    return AttributeClassifier(len(COLOURS), len(SHAPES), len(SIZES))
+
+
+ATTRIBUTE_RESOLUTION = 64
+
+
+def _train_attribute_classifier(model, *, seed: int, smoke: bool, device=None) -> dict:
+    from .train import fit
+
+    n, steps = (256, 20) if smoke else (4000, 600)
+    images, labels = _attribute_data(n, seed=seed * 1000 + 11, resolution=ATTRIBUTE_RESOLUTION, device=device)
+    g = torch.Generator().manual_seed(seed)
+
+    def batches():
+        for _ in range(steps):
+            i = torch.randint(0, n, (64,), generator=g).to(images.device)
+            yield images[i], {k: v[i] for k, v in labels.items()}
+
+    fit(model, batches(), lambda m, b: m.loss(*b), lr=2e-3, max_steps=steps, device=device,
+        desc="attribute classifier")
+    test_images, test_labels = _attribute_data(200 if smoke else 1000, seed=seed * 1000 + 12,
+                                               resolution=ATTRIBUTE_RESOLUTION, device=device)
+    with torch.no_grad():
+        pred = model.to(test_images.device).eval().predict(test_images)
+    acc = {f"{k}_accuracy": (pred[k] == test_labels[k]).float().mean().item() for k in pred}
+    print("attribute classifier on held-out scenes: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
+    return acc
+
+
+register("attribute-classifier", 1, _build_attribute_classifier, _train_attribute_classifier,
+         "one-object 64x64 images -> colour, shape and size (a judge for generated images)")
