@@ -294,3 +294,82 @@ def shape_representations(shape, views, voxels, voxel_parts, verts, faces, point
     fig.suptitle(title or f"One {shape.name}, six representations (3D panels in world units, [-1, 1]^3)")
     fig.tight_layout()
     return fig
+
+
+def captioning_diagram(image=None, words=("<start>", "a", "red", "circle"), grid_side: int = 6):
+    """The two captioners of notebook 04 side by side (two rows), drawn unrolled in time.
+
+    Show and Tell: CNN -> grid -> one vector v, which is the LSTM's input at t = -1 (its output
+    there is not used); from t = 0 the inputs are <start>, w_1, w_2, ... and each output is the
+    next word. Show, Attend and Tell: the LSTM starts from the mean annotation and, before every
+    word, reads z_t, an attention-weighted sum of the grid's annotation vectors.
+    ``image``: an optional (3, H, W) or (H, W, 3) picture drawn as the input."""
+    from matplotlib.patches import FancyBboxPatch
+
+    words = list(words)
+    if len(words) < 2:
+        raise ValueError(f"words needs at least two entries (<start> and one word), got {words!r}")
+    n = len(words)
+    locations = grid_side * grid_side
+
+    def box(ax, xy, text, w=1.1, h=0.6, fc="#e8eef7"):
+        ax.add_patch(FancyBboxPatch((xy[0] - w / 2, xy[1] - h / 2), w, h, boxstyle="round,pad=0.05", fc=fc, ec="0.3"))
+        ax.text(*xy, text, ha="center", va="center", fontsize=8.5)
+
+    def arrow(ax, a, b, color="0.3", rad=0.0):
+        ax.annotate("", b, a, arrowprops=dict(arrowstyle="->", color=color, lw=1.1,
+                                              connectionstyle=f"arc3,rad={rad}"))
+
+    def front(ax):  # image -> CNN -> grid
+        if image is not None:
+            ax.imshow(_hwc(image).clip(0, 1), extent=(-0.45, 1.05, 0.85, 2.35))
+            ax.set_aspect("auto")
+        else:
+            box(ax, (0.3, 1.6), "image", w=1.2, h=1.2, fc="white")
+        box(ax, (2.1, 1.6), "CNN\n(frozen)", w=1.0, h=0.9)
+        arrow(ax, (1.1, 1.6), (1.55, 1.6))
+        box(ax, (3.6, 1.6), f"{grid_side} x {grid_side} grid\na_1 .. a_{locations}", w=1.4, h=0.9, fc="#f7efe0")
+        arrow(ax, (2.65, 1.6), (2.85, 1.6))
+
+    right = 6.3 + 1.55 * n + 0.7
+    unit = 0.85  # inches per diagram unit, the same along x and y
+    fig, axes = plt.subplots(2, 1, figsize=(unit * (right + 0.6), 2 * unit * 4.0 + 0.5))
+    for ax, attend in zip(axes, (False, True)):
+        ax.set_xlim(-0.6, right); ax.set_ylim(-0.55, 3.45); ax.axis("off")
+        front(ax)
+        x0 = 6.3 if not attend else 5.8 + 1.55
+        steps = ([("v", "t = -1")] if not attend else []) + [(w, f"t = {t}") for t, w in enumerate(words)]
+        xs = [x0 + 1.55 * j for j in range(len(steps))]
+        for j, ((inp, label), x) in enumerate(zip(steps, xs)):
+            box(ax, (x, 1.6), "LSTM", w=1.0, h=0.6)
+            ax.text(x + 0.1, 1.22, label, ha="left", va="top", fontsize=7, color="0.4")
+            is_image = not attend and j == 0
+            if is_image:
+                box(ax, (x, 0.15), "v = W·fc(grid)", w=1.3, h=0.45, fc="#f7efe0")
+            else:
+                box(ax, (x, 0.15), inp, w=1.0, h=0.45, fc="white")
+            arrow(ax, (x, 0.4), (x, 1.28))
+            t = j - (0 if attend else 1)  # the word index this step predicts
+            if t >= 0:
+                nxt = words[t + 1] if t + 1 < n else "<end>"
+                box(ax, (x, 3.05), nxt, w=1.0, h=0.45, fc="#e7f4e4")
+                arrow(ax, (x, 1.92), (x, 2.8))
+            else:
+                ax.text(x, 2.5, "(output\nnot used)", ha="center", va="center", fontsize=7, color="0.45")
+            if j + 1 < len(xs):
+                arrow(ax, (x + 0.52, 1.6), (xs[j + 1] - 0.52, 1.6))
+        if attend:
+            box(ax, (5.3, 1.6), "h_0, c_0\n= f(mean a_i)", w=1.15, h=0.75, fc="#f7efe0")
+            arrow(ax, (4.32, 1.6), (4.7, 1.6)); arrow(ax, (5.9, 1.6), (xs[0] - 0.52, 1.6))
+            for x in xs:
+                arrow(ax, (3.6, 2.08), (x - 0.3, 1.93), color="#c0392b", rad=-0.12)
+            ax.text(-0.45, 3.05, "attention before every word:\nz_t = β_t Σ_i α_ti a_i,  α_t from h_{t-1}",
+                    color="#c0392b", fontsize=8.5, va="center")
+            ax.set_title("Show, Attend and Tell: the decoder looks at the grid again before every word", fontsize=11)
+        else:
+            arrow(ax, (3.6, 1.12), (xs[0] - 0.68, 0.15), color="#b9770e", rad=0.25)
+            ax.text(2.9, 0.2, "one image vector v:\nthe input at t = -1 only", fontsize=8, color="#b9770e",
+                    ha="center", va="center")
+            ax.set_title("Show and Tell: the image is the LSTM's input at t = -1, then only words", fontsize=11)
+    fig.tight_layout()
+    return fig

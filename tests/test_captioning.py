@@ -195,3 +195,28 @@ def test_annotations_carry_fixed_coordinates_and_image_input_is_normalised():
     x = st.image_in(g)
     torch.testing.assert_close(x.mean(-1), torch.zeros(len(x)), atol=1e-4, rtol=0)  # ... the LSTM sees it normalised
     torch.testing.assert_close(x.std(-1, unbiased=False), torch.ones(len(x)), atol=1e-3, rtol=0)
+
+
+def test_beam_step_keeps_the_k_best_extensions():
+    from mmcourse.models.captioning import beam_step
+
+    scores = torch.tensor([-1.0, -2.0])
+    logp = torch.log(torch.tensor([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05]]))
+    top, beam, word = beam_step(scores, logp, 3)
+    totals = scores[:, None] + logp
+    assert beam.tolist() == [0, 1, 0] and word.tolist() == [0, 0, 1]
+    torch.testing.assert_close(top, totals[beam, word])
+    assert (top[:-1] >= top[1:]).all()
+    with pytest.raises(ValueError, match="scores"):
+        beam_step(scores, logp[0], 2)
+
+
+def test_public_attention_step_matches_the_decoder():
+    _, sat = _models()
+    ann, _ = sat.encoder(torch.rand(3, 3, 16, 16))
+    h = torch.randn(3, 16)
+    alpha, z = sat.attend(ann, h)
+    assert alpha.shape == (3, 4) and z.shape == (3, 16)
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(3))
+    gate = torch.sigmoid(sat.gate(h))
+    torch.testing.assert_close(z, gate * (alpha.unsqueeze(-1) * ann).sum(1))

@@ -125,3 +125,18 @@ def test_shape_representations_share_world_coordinates():
         viz.shape_representations(obj, views, occ[0], parts, verts, faces, pts, pparts)
     with pytest.raises(ValueError, match="points"):
         viz.shape_representations(obj, views, occ, parts, verts, faces, pts[:, :2], pparts)
+
+
+def test_captioning_diagram_shows_the_image_at_t_minus_one():
+    import matplotlib.pyplot as plt
+
+    fig = viz.captioning_diagram(torch.rand(3, 48, 48), ["<start>", "a", "red", "circle"])
+    top, bottom = fig.axes
+    texts = [t.get_text() for t in top.texts]
+    assert "t = -1" in texts and "t = -1" not in [t.get_text() for t in bottom.texts]
+    assert "<end>" in texts and "Show and Tell" in top.get_title() and "Attend" in bottom.get_title()
+    assert len(top.images) == 1 and top.images[0].get_array().shape == (48, 48, 3)
+    assert len(viz.captioning_diagram().axes[0].images) == 0  # no picture: a box says "image"
+    with pytest.raises(ValueError, match="at least two"):
+        viz.captioning_diagram(words=["<start>"])
+    plt.close("all")

@@ -9,7 +9,8 @@ ShowAndTell      LSTM decoder; the image vector enters once, before the start to
 ShowAttendTell   LSTM decoder with soft (or, at inference, sampled hard) additive attention
                  over the annotation vectors, a gating scalar, initial states from the mean
                  annotation and the doubly stochastic attention regulariser
-greedy / beam_search   decoding, returning words and (attention model) one map per word
+greedy / beam_search   decoding, returning words and (attention model) one map per word;
+                 beam_step is one step of the beam, on its own
 caption_loss, log_likelihood   teacher-forced cross-entropy and sentence log-probability
 
 Both decoders share one step interface: ``init_state(images)`` and
@@ -213,7 +214,13 @@ class ShowAttendTell(nn.Module):
         mean = ann.mean(1)
         return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
 
+    def attend(self, ann, h):
+        """One soft attention step on annotations ``ann`` (N, L, D) from the previous hidden state
+        ``h`` (N, hidden): the weights alpha (N, L) and the gated context z (N, D)."""
+        return self._attend(ann, self.att_a(ann), h)
+
     def _attend(self, ann, ann_proj, h, hard=False, generator=None):
+        # ann_proj = W_a a_i is computed once per image; only W_h h_{t-1} changes from step to step
         alpha = torch.softmax(self.att_v(torch.tanh(ann_proj + self.att_h(h).unsqueeze(1))).squeeze(-1), -1)  # (N, L)
         if hard:  # one location, sampled from alpha
             pick = torch.multinomial(alpha, 1, generator=generator)
@@ -329,6 +336,18 @@ def greedy(model, images, bos: int, eos: int, max_len: int = 40, **step_kwargs) 
     return caps
 
 
+def beam_step(scores: torch.Tensor, logp: torch.Tensor, k: int):
+    """One step of beam search. ``scores`` (B,): log p of each of the B partial captions so far;
+    ``logp`` (B, V): log p of every next word after each. Of the B * V extensions keep the ``k``
+    with the highest total log-probability; returns their scores (k,), the partial caption each
+    extends (k,) and the word it adds (k,), best first."""
+    if scores.ndim != 1 or logp.ndim != 2 or len(scores) != len(logp):
+        raise ValueError(f"expected scores (B,) and logp (B, V), got {tuple(scores.shape)} and {tuple(logp.shape)}")
+    total = (scores.unsqueeze(1) + logp).flatten()  # (B * V,): row b, word w at b * V + w
+    top, idx = total.topk(k)
+    return top, idx // logp.shape[1], idx % logp.shape[1]
+
+
 @torch.no_grad()
 def beam_search(model, image, bos: int, eos: int, beam_width: int = 3, max_len: int = 40,
                 length_penalty: float = 0.0) -> Caption:
@@ -356,9 +375,7 @@ def beam_search(model, image, bos: int, eos: int, beam_width: int = 3, max_len: 
             keep = torch.full_like(logp, float("-inf"))
             keep[:, eos] = 0
             logp = logp + keep
-        total = (scores.unsqueeze(1) + logp).flatten()
-        top, idx = total.topk(k)
-        beam, word = idx // logp.shape[1], idx % logp.shape[1]
+        top, beam, word = beam_step(scores, logp, k)
         alive = []
         for s, b, w in zip(top.tolist(), beam.tolist(), word.tolist()):
             m = maps[b] + [alpha[b].cpu()] if alpha is not None else []
