@@ -152,13 +152,13 @@ def _build_attribute_classifier():
     return AttributeClassifier(len(COLOURS), len(SHAPES), len(SIZES))
 
 
-ATTRIBUTE_RESOLUTION = 64
+ATTRIBUTE_RESOLUTION = 32  # text-to-image models of the course draw 32x32 images
 
 
 def _train_attribute_classifier(model, *, seed: int, smoke: bool, device=None) -> dict:
     from .train import fit
 
-    n, steps = (256, 20) if smoke else (4000, 600)
+    n, steps = (256, 20) if smoke else (4000, 400)
     images, labels = _attribute_data(n, seed=seed * 1000 + 11, resolution=ATTRIBUTE_RESOLUTION, device=device)
     g = torch.Generator().manual_seed(seed)
 
@@ -179,4 +179,4 @@ def _train_attribute_classifier(model, *, seed: int, smoke: bool, device=None) -
 
 
 register("attribute-classifier", 1, _build_attribute_classifier, _train_attribute_classifier,
-         "one-object 64x64 images -> colour, shape and size (a judge for generated images)")
+         "one-object 32x32 images -> colour, shape and size (a judge for generated images)")
