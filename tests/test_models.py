@@ -112,7 +112,11 @@ def test_zero_shot_with_prompt_ensembles():
 def test_sentence_encoder_is_frozen_cached_and_offline():
     from mmcourse.models.encoders import SentenceEncoder
 
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
     enc = SentenceEncoder()
+    assert hf_logging.is_progress_bar_enabled() == bars  # loading hid its bar and restored the setting
     before = {k: v.clone() for k, v in enc.state_dict().items()}
     assert not any(p.requires_grad for p in enc.parameters())
     a = enc(["a red circle", "a blue square", "a red circle"])

