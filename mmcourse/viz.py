@@ -169,14 +169,14 @@ def spectrogram_grid(specs, sample_rate: int, hop, titles=None, kind: str = "mel
         clim = (-max(abs(lo), abs(hi)), max(abs(lo), abs(hi))) if kind == "mfcc" else (lo, hi)
     ncols = min(ncols or len(specs), len(specs))
     nrows = math.ceil(len(specs) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols + 0.8, size[1] * nrows), squeeze=False,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols + 0.5, size[1] * nrows), squeeze=False,
                              layout="constrained")
     for ax in axes.flat[len(specs):]:
         ax.axis("off")
     for ax, s, h, t in zip(axes.flat, specs, hops, titles):
         spectrogram(s, sample_rate, h, ax=ax, title=t, kind=kind, colorbar=False, clim=clim, first_row=first_row)
     fig.colorbar(axes.flat[0].images[0], ax=axes.ravel().tolist(), label=label if kind != "mfcc" else "value",
-                 shrink=0.9 if nrows > 1 else 1.0)
+                 shrink=0.9 if nrows > 1 else 1.0, pad=0.01)
     if title:
         fig.suptitle(title)
     return fig
