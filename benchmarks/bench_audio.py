@@ -6,7 +6,8 @@ torch.stft / torchaudio.transforms vs librosa, in one process, median of --round
 librosa runs on the CPU (numpy) whatever --device says; its first call compiles with numba,
 so every implementation gets warm-up calls before timing. The three are timed in blocks
 over several rounds (see mmcourse/bench.py) so a busy spell of the machine favours none.
-Notebook 02 shows the same table through mmcourse.bench.audio_features.
+Notebook 02 times the log-mel row through the same code (mmcourse.bench.audio_features,
+features=("log-mel",)) and points here for the whole table.
 """
 import argparse
 
