@@ -25,13 +25,16 @@ def main():
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for torch and numpy's BLAS alike while timing (default: the libraries' own)")
     args = ap.parse_args()
     dev = get_device(args.device)
     s = AUDIO_SETTINGS
     print(f"batch {args.batch} x 1 s @ {s['sample_rate']} Hz, n_fft {s['n_fft']}, hop {s['hop']}, "
           f"{s['n_mels']} mels; device {dev}; median of {args.rounds} x {args.repeats}; torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), torchaudio {torchaudio.__version__}, librosa {librosa.__version__}")
-    print(format_table(audio_features(args.batch, args.repeats, args.rounds, dev)))
+          f"({args.threads or torch.get_num_threads()} threads), torchaudio {torchaudio.__version__}, "
+          f"librosa {librosa.__version__}")
+    print(format_table(audio_features(args.batch, args.repeats, args.rounds, dev, threads=args.threads)))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ spell of the machine then hits all of them alike.
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 
@@ -51,14 +52,43 @@ AUDIO_SETTINGS = dict(sample_rate=16_000, n_fft=512, hop=160, n_mels=64, n_mfcc=
 AUDIO_FEATURES = ("stft", "log-mel", "mfcc")
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int | None):
+    """Limit torch's CPU threads and numpy's BLAS threads (through threadpoolctl) to ``n`` inside
+    the block, restoring both after; ``None`` changes nothing. On a machine busier than its cores,
+    a library's thread pool waits for its slowest thread, so a like-for-like comparison gives
+    every library the same number of threads."""
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ValueError(f"threads must be >= 1 or None, got {n}")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def audio_features(batch: int = 64, repeats: int = 7, rounds: int = 3, device="cpu",
-                   features=AUDIO_FEATURES) -> list[dict]:
+                   features=AUDIO_FEATURES, threads: int | None = None) -> list[dict]:
     """STFT, log-mel and MFCC (or the ``features`` named) of ``batch`` one-second clips:
     mmcourse.audio and torch.stft / torchaudio.transforms on ``device``, librosa on the CPU.
-    One dict per feature with the median milliseconds of each and the two ratios."""
+    One dict per feature with the median milliseconds of each and the two ratios.
+    ``threads``: CPU threads for torch and numpy's BLAS alike during the timing (None: the defaults)."""
     unknown = [f for f in features if f not in AUDIO_FEATURES]
     if unknown or not features:
         raise ValueError(f"unknown or no features {unknown or list(features)}; valid choices: {', '.join(AUDIO_FEATURES)}")
+    with cpu_threads(threads):
+        return _audio_features(batch, repeats, rounds, device, features)
+
+
+def _audio_features(batch, repeats, rounds, device, features):
     import librosa
     import torch
     import torchaudio

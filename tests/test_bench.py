@@ -28,3 +28,23 @@ def test_audio_feature_table_one_feature():
     assert [r["feature"] for r in rows] == ["log-mel"]
     with pytest.raises(ValueError, match="valid choices"):
         audio_features(batch=2, features=("mel",))
+
+
+def test_cpu_threads_limits_and_restores():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from mmcourse.bench import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+        assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+    assert torch.get_num_threads() == before
+    with cpu_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        with cpu_threads(0):
+            pass
+    rows = audio_features(batch=2, repeats=1, rounds=1, features=("stft",), threads=1)
+    assert rows[0]["feature"] == "stft" and torch.get_num_threads() == before
