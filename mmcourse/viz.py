@@ -89,8 +89,36 @@ def training_curves(history, keys=("loss",), x: str = "step", title: str | None 
     return fig
 
 
-def embedding_map(points, labels, groups=None, title: str | None = None, ax=None):
-    """2-D scatter of embedded items with text labels, coloured by group."""
+def _spread_label_offsets(anchors_pt, labels, fontsize: float):
+    """Greedy label placement: for each anchor (in points) the first of a few offsets whose
+    approximate text box overlaps no label placed so far (else the least overlapping one).
+    Returns [(dx, dy, ha), ...] in points."""
+    candidates = [(3, 3, "left"), (3, -11, "left"), (-3, 3, "right"), (-3, -11, "right"),
+                  (3, 12, "left"), (3, -20, "left"), (-3, 12, "right"), (-3, -20, "right")]
+    placed, out = [], []
+    for (x, y), text in zip(anchors_pt, labels):
+        w, h = 0.62 * fontsize * max(len(str(text)), 1), fontsize
+        best = None
+        for dx, dy, ha in candidates:
+            x0 = x + dx if ha == "left" else x + dx - w
+            box = (x0, y + dy, x0 + w, y + dy + h)
+            overlap = sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
+                          for b in placed)
+            if best is None or overlap < best[0]:
+                best = (overlap, (dx, dy, ha), box)
+            if overlap == 0:
+                break
+        placed.append(best[2])
+        out.append(best[1])
+    return out
+
+
+def embedding_map(points, labels, groups=None, title: str | None = None, ax=None, spread_labels: bool = False):
+    """2-D scatter of embedded items with text labels, coloured by group.
+
+    spread_labels=True moves a label to another side of its point when it would overlap a label
+    already drawn (close points such as near-synonyms stay readable); the legend goes outside
+    the axes, off the data."""
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"points must be (N, 2), got {points.shape}")
@@ -102,11 +130,21 @@ def embedding_map(points, labels, groups=None, title: str | None = None, ax=None
     for k, g in enumerate(dict.fromkeys(groups)):
         idx = [i for i, h in enumerate(groups) if h == g]
         ax.scatter(points[idx, 0], points[idx, 1], color=palette(k % 10), label=g, s=30)
-    for (px, py), text in zip(points, labels):
-        ax.annotate(text, (px, py), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    labels = list(labels)
+    if spread_labels:
+        ax.get_xlim(), ax.get_ylim()  # settle the autoscaled limits before mapping data to points
+        anchors = ax.transData.transform(points.astype(float)) * 72.0 / ax.figure.dpi
+        offsets = _spread_label_offsets(anchors, labels, 8)
+    else:
+        offsets = [(3, 3, "left")] * len(labels)
+    for (px, py), text, (dx, dy, ha) in zip(points, labels, offsets):
+        ax.annotate(text, (px, py), fontsize=8, xytext=(dx, dy), textcoords="offset points", ha=ha)
     ax.set_xlabel("component 1")
     ax.set_ylabel("component 2")
-    ax.legend(fontsize=8, loc="best")
+    if spread_labels:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=8, loc="best")
     if title:
         ax.set_title(title)
     return fig or ax.figure
@@ -265,7 +303,9 @@ def shape_representations(shape, views, voxels, voxel_parts, verts, faces, point
         pts, _ = S3.point_cloud(S3.Shape3D(part.label, (part,)), n_exploded, seed=seed, resolution=24)
         pts = (pts + 0.5 * torch.tensor(part.center)).numpy()
         ax.scatter(*pts.T, s=2, color=part_colours(shape.labels.index(part.label)))
-    ax.set_title("part assembly (exploded): " + ", ".join(shape.labels))
+    tab10_names = ["blue", "orange", "green", "red", "purple", "brown", "pink", "grey", "olive", "cyan"]
+    ax.set_title("part assembly (exploded): " + ", ".join(f"{label} ({tab10_names[i % 10]})"
+                                                         for i, label in enumerate(shape.labels)))
 
     ax = fig.add_subplot(2, 3, 4, projection="3d")
     ax.scatter(*points.numpy().T, c=part_colours(point_parts.numpy()), s=2)
@@ -289,6 +329,7 @@ def shape_representations(shape, views, voxels, voxel_parts, verts, faces, point
     for a in fig.axes:
         if a.name == "3d":
             a.set_xlim(-1, 1), a.set_ylim(-1, 1), a.set_zlim(-1, 1)
+            a.set_xticks([-1, 0, 1]), a.set_yticks([-1, 0, 1]), a.set_zticks([-1, 0, 1])  # readable ticks
             a.set_box_aspect((1, 1, 1))
             a.set_xlabel("x"), a.set_ylabel("y"), a.set_zlabel("z")
     fig.suptitle(title or f"One {shape.name}, six representations (3D panels in world units, [-1, 1]^3)")

@@ -140,3 +140,18 @@ def test_captioning_diagram_shows_the_image_at_t_minus_one():
     with pytest.raises(ValueError, match="at least two"):
         viz.captioning_diagram(words=["<start>"])
     plt.close("all")
+
+
+def test_embedding_map_spread_labels_keeps_close_labels_apart():
+    offsets = viz._spread_label_offsets([(0, 0), (1, 1), (200, 200)], ["purple", "green", "far"], 8)
+    assert offsets[0] == (3, 3, "left") and offsets[1] != offsets[0] and offsets[2] == (3, 3, "left")
+    pts = np.array([[0.0, 0.0], [0.001, 0.001], [1.0, 1.0]])
+    fig = viz.embedding_map(pts, ["purple", "green", "far"], ["a", "a", "b"], spread_labels=True)
+    ax = fig.axes[0]
+    texts = [t for t in ax.texts]
+    assert [t.get_text() for t in texts] == ["purple", "green", "far"]
+    assert texts[0].xyann != texts[1].xyann  # the two close labels are drawn apart
+    assert ax.get_legend() is not None
+    fig = viz.embedding_map(pts, ["purple", "green", "far"])  # default: every label up and right, as before
+    assert all(t.xyann == (3, 3) for t in fig.axes[0].texts)
+    matplotlib.pyplot.close("all")
