@@ -44,8 +44,8 @@ class CaptionEncoder(nn.Module):
     (as in ViT). The coordinates matter: a weighted sum of annotations then carries the
     attended place as a linear function, which is what "left of" needs; with the learned
     embedding alone our attention decoder did not learn relations in the notebook's budget.
-    The global vector is a Linear over the flattened grid, like the fully connected layers of
-    the CNNs the papers used: it sees positions too.
+    The global vector is a Linear over the flattened grid (batch-normalised first), like the
+    fully connected layers of the CNNs the papers used: it sees positions too.
     """
 
     def __init__(self, dim: int = 128, width: int = 32, image_size: int = 48):
@@ -60,6 +60,10 @@ class CaptionEncoder(nn.Module):
         y, x = torch.meshgrid(axis, axis, indexing="ij")
         self.register_buffer("coords", torch.stack([x.flatten(), y.flatten()], -1), persistent=False)  # (L, 2)
         self.coord = nn.Linear(2, dim)
+        # BatchNorm centres every input of the global layer over the images of a batch: the grid's
+        # features are all >= 0, so without it each Adam step moved all 4,608 weights of a unit the
+        # same way, the layer's output drifted by ~10 a step, and the image-specific part drowned
+        self.norm = nn.BatchNorm1d(self.side ** 2 * dim)
         self.fc = nn.Linear(self.side ** 2 * dim, dim)
         self.cnn_frozen = False
 
@@ -97,7 +101,7 @@ class CaptionEncoder(nn.Module):
         else:
             fmap = self.grid(x)
         ann = F.relu(self.proj(fmap)) + self.pos + self.coord(self.coords)  # (B, L, D)
-        return ann, F.relu(self.fc(ann.flatten(1)))
+        return ann, self.fc(self.norm(ann.flatten(1)))
 
 
 class GridTagger(nn.Module):
@@ -152,9 +156,8 @@ class ShowAndTell(nn.Module):
                  width: int = 32, image_size: int = 48, pad_id: int = 0, dropout: float = 0.0):
         super().__init__()
         self.encoder = CaptionEncoder(dim, width, image_size)
-        # LayerNorm keeps the one image input on the scale of a word embedding: unnormalised, the
-        # Linear over the whole grid grew until it saturated the LSTM's gates and every image
-        # got the same caption
+        # LayerNorm keeps the one image input on the scale of a word embedding (see also
+        # CaptionEncoder.norm: without both, every image got nearly the same caption)
         self.image_in = nn.Sequential(nn.Linear(dim, embed_dim), nn.LayerNorm(embed_dim))
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
