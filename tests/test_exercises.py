@@ -56,3 +56,12 @@ def test_check_prints_one_line(capsys):
     assert not exercises.check("t", torch.ones(2), np.ones(3))
     out = capsys.readouterr().out.splitlines()
     assert [ln.split("]")[0] for ln in out] == ["[PASS", "[FAIL", "[FAIL"]
+
+
+def test_check_after_a_fallback_says_it_was_not_solved(capsys):
+    def unsolved(x):
+        raise NotImplementedError
+    got = exercises.attempt("triple", unsolved, lambda x: 3 * x, 2)
+    assert not exercises.check("triple", got, 6)
+    assert "[not solved]" in capsys.readouterr().out.splitlines()[-1]
+    assert exercises.check("triple", exercises.attempt("triple", lambda x: 3 * x, None, 2), 6)  # solved later
