@@ -1,10 +1,10 @@
 """The one bootstrap cell: identical everywhere, finds a clone's package, installs elsewhere."""
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
+import pytest
 
 import mmcourse
 from mmcourse import bootstrap
@@ -18,6 +18,7 @@ def test_every_notebook_has_the_shared_bootstrap():
 
 
 def test_repository_address_and_version_are_defined_once_and_agree():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert meta["urls"]["Repository"] == f"https://github.com/{bootstrap.REPO}"
     assert bootstrap.NEEDS == mmcourse.__version__
