@@ -65,3 +65,9 @@ def test_check_after_a_fallback_says_it_was_not_solved(capsys):
     assert not exercises.check("triple", got, 6)
     assert "[not solved]" in capsys.readouterr().out.splitlines()[-1]
     assert exercises.check("triple", exercises.attempt("triple", lambda x: 3 * x, None, 2), 6)  # solved later
+
+
+def test_check_agrees_with_its_printed_line_when_both_have_nan_in_the_same_place(capsys):
+    assert exercises.check("nan", [1.0, float("nan")], np.array([1.0, float("nan")]))
+    assert capsys.readouterr().out.startswith("[PASS]")
+    assert not exercises.check("nan", [1.0, float("nan")], np.array([1.0, 2.0]))
