@@ -32,11 +32,19 @@ class Result:
     passed: bool
     enforced: bool
 
+    @property
+    def undefined(self) -> bool:
+        return _is_nan(self.value)
+
     def line(self) -> str:
         mark = "PASS" if self.passed else ("FAIL" if self.enforced else "miss (smoke: not enforced)")
-        if isinstance(self.value, float) and math.isnan(self.value):
+        if self.undefined:
             return f"[{mark}] {self.name}: value is NaN (the measurement is undefined, e.g. 0/0) - fix the experiment"
         return f"[{mark}] {self.name}: {_fmt(self.value)} {self.op} {_fmt(self.target)}"
+
+
+def _is_nan(x) -> bool:
+    return isinstance(x, float) and math.isnan(x)
 
 
 def _fmt(x) -> str:
@@ -81,9 +89,9 @@ class Results:
             raise ValueError(f"unknown comparison {op!r}; valid choices: {', '.join(_OPS)}")
         value = _number(value, "value")
         target = _number(target, "target")
-        if isinstance(target, float) and math.isnan(target):
+        if _is_nan(target):
             raise ValueError(f"target of {name!r} is NaN; a target must be a real number")
-        if isinstance(value, float) and math.isnan(value):
+        if _is_nan(value):
             passed = False  # never a pass, in SMOKE mode too: the line says the value is undefined
         else:
             passed = bool(_OPS[op](value, target))
@@ -109,7 +117,7 @@ class Results:
         print(self.summary())
         if not self.items:
             raise TargetMissed(f"{self.notebook} recorded no results; a notebook must measure its targets")
-        undefined = [r for r in self.items if isinstance(r.value, float) and math.isnan(r.value)]
+        undefined = [r for r in self.items if r.undefined]
         if undefined:  # in SMOKE mode too: a NaN is a broken measurement, not a small number
             raise TargetMissed("undefined (NaN) results: " + "; ".join(r.name for r in undefined))
         if self.missed and not self.smoke:
