@@ -6,46 +6,79 @@ each against both libraries. Conventions follow librosa unless stated:
   * windows are periodic ("fftbins"), zero-padded to n_fft and centred when win_length < n_fft;
   * ``center=True`` pads n_fft // 2 samples on both sides (pad_mode "constant" as librosa >= 0.10,
     "reflect" as torch.stft's default);
-  * spectrograms are (..., n_freqs, n_frames), filterbanks (n_mels, n_freqs).
+  * spectrograms are (..., n_freqs, n_frames), filterbanks (n_mels, n_freqs);
+  * FFT bin k of an n_fft-point transform sits at k * sample_rate / n_fft Hz, for odd n_fft too
+    (librosa's ``fft_frequencies``; torchaudio's ``melscale_fbanks`` spaces the bins evenly from
+    0 to Nyquist, which is the same only for even n_fft).
+
+Arguments are checked at the boundary (mmcourse.checks): bad ones raise a ValueError or
+TypeError that names them, sizes are capped (``MAX_N_FFT``, ``MAX_N_MELS``) so that a typo
+cannot ask for terabytes, and the checks cost no more than a few comparisons and one sum.
 """
 from __future__ import annotations
 
 import functools
 import math
+import os
+import sys
 import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import checks
+
 WINDOWS = ("hann", "hamming", "rectangular")
 PAD_MODES = ("constant", "reflect")
+MAX_N_FFT = 2 ** 16  # 4 s at 16 kHz: far above any analysis window, far below a typo's 10**9
+MAX_N_MELS = 4096
+MAX_DFT = 8192  # dft_matrix builds n x n complex numbers: 8192 -> 1 GiB at complex128
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+FFT_DTYPES = (torch.float32, torch.float64)  # the CPU FFT has no half precision
+COMPLEX_DTYPES = (torch.complex64, torch.complex128)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # .../mmcourse/
 
 
-def _check_signal(x: torch.Tensor, name: str = "signal") -> torch.Tensor:
-    if not torch.is_tensor(x):
-        x = torch.as_tensor(x)
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}; use x.float()")
-    if x.ndim == 0:
-        raise ValueError(f"{name} must have a time axis, got a scalar")
-    # One cheap reduction first: a finite sum means finite samples; only a non-finite sum
-    # (NaN/inf, or an overflow) pays for the exact element-wise check.
-    if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or inf samples")
+def _check_signal(x, name: str = "x", fft: bool = False) -> torch.Tensor:
+    """A floating-point tensor (..., time) with at least one finite sample (numpy arrays are converted)."""
+    x = checks.tensor(x, name, dtype="float", min_ndim=1)
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): a signal needs at least one sample")
+    if fft and x.dtype not in FFT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64 for the FFT, got {x.dtype}; use {name}.float()")
     return x
+
+
+def _check_dtype(dtype, name: str, valid) -> None:
+    if dtype not in valid:
+        raise TypeError(f"{name} must be one of {', '.join(map(str, valid))}, got {dtype!r}")
+
+
+def _caller_stacklevel() -> int:
+    """warnings.warn's stacklevel that points at the first frame outside the mmcourse package
+    (the user's line), counted from the function that calls warnings.warn."""
+    # stacklevel 1 is the warn-ing function (our caller), 2 the function that called it, ...
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def dft_matrix(n: int, dtype=torch.complex64) -> torch.Tensor:
     """The n x n DFT matrix W[k, t] = exp(-2 pi i k t / n), so that X = W @ x (= torch.fft.fft(x))."""
+    n = checks.integer(n, "n", low=1, high=MAX_DFT)
+    _check_dtype(dtype, "dtype", COMPLEX_DTYPES)
     k = torch.arange(n, dtype=torch.float64)
     return torch.exp(-2j * math.pi * torch.outer(k, k) / n).to(dtype)
 
 
 def get_window(name: str, win_length: int, n_fft: int | None = None, dtype=torch.float32, device=None):
     """Periodic window of ``win_length`` samples, zero-padded and centred to ``n_fft``."""
-    if name not in WINDOWS:
-        raise ValueError(f"unknown window {name!r}; valid choices: {', '.join(WINDOWS)}")
-    n_fft = n_fft or win_length
+    checks.choice(name, "window", WINDOWS)
+    win_length = checks.integer(win_length, "win_length", low=1, high=MAX_N_FFT)
+    n_fft = win_length if n_fft is None else checks.integer(n_fft, "n_fft", low=1, high=MAX_N_FFT)
+    _check_dtype(dtype, "dtype", FLOAT_DTYPES)
     if win_length > n_fft:
         raise ValueError(f"win_length ({win_length}) must be <= n_fft ({n_fft})")
     if name == "rectangular":
@@ -59,19 +92,25 @@ def get_window(name: str, win_length: int, n_fft: int | None = None, dtype=torch
 
 
 def _params(n_fft, hop_length, win_length):
-    if not isinstance(n_fft, int) or n_fft < 2:
-        raise ValueError(f"n_fft must be an int >= 2, got {n_fft!r}")
-    hop_length = n_fft // 4 if hop_length is None else hop_length
-    win_length = n_fft if win_length is None else win_length
-    if hop_length <= 0:
-        raise ValueError(f"hop_length must be positive, got {hop_length}")
-    if win_length <= 0 or win_length > n_fft:
+    n_fft = checks.integer(n_fft, "n_fft", low=2, high=MAX_N_FFT)
+    hop_length = n_fft // 4 if hop_length is None else checks.integer(hop_length, "hop_length", low=1)
+    win_length = n_fft if win_length is None else checks.integer(win_length, "win_length", low=1)
+    if win_length > n_fft:
         raise ValueError(f"need 0 < win_length <= n_fft, got win_length={win_length}, n_fft={n_fft}")
-    return hop_length, win_length
+    return n_fft, hop_length, win_length
+
+
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
 
 
 def frame(x: torch.Tensor, frame_length: int, hop_length: int) -> torch.Tensor:
     """(..., T) -> (..., n_frames, frame_length), frames starting every hop_length samples."""
+    x = checks.tensor(x, "x", min_ndim=1, finite=False)
+    frame_length = checks.integer(frame_length, "frame_length", low=1)
+    hop_length = checks.integer(hop_length, "hop_length", low=1)
     if x.shape[-1] < frame_length:
         raise ValueError(f"signal of {x.shape[-1]} samples is shorter than one frame ({frame_length}); "
                          f"use center=True or a shorter n_fft")
@@ -86,10 +125,10 @@ def stft(x, n_fft: int = 2048, hop_length: int | None = None, win_length: int | 
     ``torch.stft(x, n_fft, hop_length, win_length, window=<periodic window>, center, pad_mode,
     return_complex=True)``; n_freqs = n_fft // 2 + 1 when onesided, else n_fft.
     """
-    x = _check_signal(x)
-    hop_length, win_length = _params(n_fft, hop_length, win_length)
-    if pad_mode not in PAD_MODES:
-        raise ValueError(f"unknown pad_mode {pad_mode!r}; valid choices: {', '.join(PAD_MODES)}")
+    x = _check_signal(x, fft=True)
+    n_fft, hop_length, win_length = _params(n_fft, hop_length, win_length)
+    checks.choice(pad_mode, "pad_mode", PAD_MODES)
+    center, onesided = _flag(center, "center"), _flag(onesided, "onesided")
     w = get_window(window, win_length, n_fft, dtype=x.dtype, device=x.device)
     if center:
         pad = n_fft // 2
@@ -111,9 +150,24 @@ def istft(spec, n_fft: int | None = None, hop_length: int | None = None, win_len
     ``librosa.istft`` and ``torch.istft``.
     """
     if not torch.is_tensor(spec) or not spec.is_complex():
-        raise ValueError("istft needs a complex spectrogram (..., n_freqs, n_frames) from stft")
-    n_fft = n_fft or 2 * (spec.shape[-2] - 1)
-    hop_length, win_length = _params(n_fft, hop_length, win_length)
+        raise ValueError("istft needs a complex spectrogram (..., n_freqs, n_frames) from stft, got "
+                         + (f"dtype {spec.dtype}" if torch.is_tensor(spec) else type(spec).__name__))
+    spec = checks.tensor(spec, "spec", min_ndim=2)  # and finite: NaN would spread over its whole frame
+    if spec.shape[-1] == 0 or spec.shape[-2] == 0:
+        raise ValueError(f"spec needs at least one frequency bin and one frame, got shape {tuple(spec.shape)}")
+    if n_fft is None:
+        if spec.shape[-2] < 2:
+            raise ValueError(f"spec has {spec.shape[-2]} frequency bin(s); pass n_fft, or give >= 2 bins")
+        n_fft = 2 * (spec.shape[-2] - 1)
+    n_fft, hop_length, win_length = _params(n_fft, hop_length, win_length)
+    if spec.shape[-2] != n_fft // 2 + 1:
+        raise ValueError(f"spec has {spec.shape[-2]} frequency bins but n_fft={n_fft} gives n_fft // 2 + 1 = "
+                         f"{n_fft // 2 + 1}; pass the n_fft that made it (onesided stft)")
+    center = _flag(center, "center")
+    n_frames = spec.shape[-1]
+    if length is not None:
+        span = n_fft + hop_length * n_frames  # beyond this the output could only be zero padding
+        length = checks.integer(length, "length", low=0, high=span)
     w = get_window(window, win_length, n_fft, dtype=spec.real.dtype, device=spec.device)
     frames = torch.fft.irfft(spec.transpose(-1, -2), n=n_fft, dim=-1) * w  # (..., n_frames, n_fft)
     n_frames = frames.shape[-2]
@@ -141,6 +195,7 @@ def power_spectrogram(x, n_fft: int = 2048, hop_length: int | None = None, power
 def _power_tf(x, n_fft, hop_length, power, **kw):
     """|STFT|^power in the STFT's memory layout (..., n_frames, n_freqs), contiguous, so the
     element-wise power and the mel matmul that follows read memory in order."""
+    power = checks.number(power, "power", low=0, low_open=True)
     spec = stft(x, n_fft, hop_length, **kw).transpose(-1, -2)  # undo the view: contiguous again
     if power == 2.0:  # re^2 + im^2 in one fused kernel, skipping abs()'s square root
         return torch.addcmul(spec.real * spec.real, spec.imag, spec.imag)
@@ -157,19 +212,30 @@ _LOGSTEP = math.log(6.4) / 27.0
 
 def hz_to_mel(f, htk: bool = False):
     """Hz -> mel. HTK: 2595 log10(1 + f / 700). Slaney (librosa's default): linear below 1 kHz
-    (3 mels / 200 Hz), logarithmic above (27 mels per factor 6.4)."""
-    f = torch.as_tensor(f, dtype=torch.float64)
-    if htk:
+    (3 mels / 200 Hz), logarithmic above (27 mels per factor 6.4). Frequencies must be >= 0."""
+    f = _nonnegative(f, "f")
+    if _flag(htk, "htk"):
         return 2595.0 * torch.log10(1.0 + f / 700.0)
     return torch.where(f >= _MIN_LOG_HZ, _MIN_LOG_MEL + torch.log(f.clamp(min=1e-10) / _MIN_LOG_HZ) / _LOGSTEP,
                        f / _F_SP)
 
 
 def mel_to_hz(m, htk: bool = False):
-    m = torch.as_tensor(m, dtype=torch.float64)
-    if htk:
+    """mel -> Hz, the inverse of ``hz_to_mel`` (same scale); mels must be >= 0."""
+    m = _nonnegative(m, "m")
+    if _flag(htk, "htk"):
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     return torch.where(m >= _MIN_LOG_MEL, _MIN_LOG_HZ * torch.exp(_LOGSTEP * (m - _MIN_LOG_MEL)), _F_SP * m)
+
+
+def _nonnegative(v, name: str) -> torch.Tensor:
+    """A number or array of them as a float64 tensor of finite values >= 0."""
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number or an array of numbers, got {v!r}")
+    v = checks.tensor(v, name, dtype="number", convert=torch.float64).to(torch.float64)
+    if v.numel() and v.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got a minimum of {v.min().item()}")
+    return v
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None,
@@ -178,14 +244,36 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = 128, fmin: float 
     arguments) and, transposed, ``torchaudio.functional.melscale_fbanks`` (mel_scale="htk"|"slaney").
 
     norm="slaney" divides each triangle by its width in Hz (equal area); None leaves peaks at 1.
-    A filter that falls between FFT bins is empty: a warning names it, as librosa does.
+    A filter that falls between FFT bins is empty: a warning names it on every call, at the
+    caller's line, as librosa does. FFT bin k sits at k * sample_rate / n_fft Hz (odd n_fft too).
     """
-    if norm not in ("slaney", None):
-        raise ValueError(f"unknown norm {norm!r}; valid choices: 'slaney', None")
-    fmax = sample_rate / 2 if fmax is None else fmax
+    args = _mel_args(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm)
+    _check_dtype(dtype, "dtype", FLOAT_DTYPES)
+    weights, empty = _mel_weights(*args)
+    _warn_empty(empty, *args[:3])
+    return weights.to(dtype)
+
+
+def _mel_args(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm) -> tuple:
+    """The filterbank's arguments checked and normalised (hashable: they key the cache)."""
+    sample_rate = checks.number(sample_rate, "sample_rate", low=0, low_open=True)
+    n_fft = checks.integer(n_fft, "n_fft", low=2, high=MAX_N_FFT)
+    n_mels = checks.integer(n_mels, "n_mels", low=1, high=MAX_N_MELS)
+    fmin = checks.number(fmin, "fmin")
+    fmax = sample_rate / 2 if fmax is None else checks.number(fmax, "fmax")
     if not 0 <= fmin < fmax <= sample_rate / 2:
         raise ValueError(f"need 0 <= fmin < fmax <= sample_rate / 2 = {sample_rate / 2}, got fmin={fmin}, fmax={fmax}")
-    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    htk = _flag(htk, "htk")
+    if norm not in ("slaney", None):
+        raise ValueError(f"unknown norm {norm!r}; valid choices: 'slaney', None")
+    return sample_rate, n_fft, n_mels, fmin, fmax, htk, norm
+
+
+def _mel_weights(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """float64 filters (n_mels, n_fft // 2 + 1) and the indices of the empty ones."""
+    # FFT bin k sits at k * sr / n_fft, computed as numpy's rfftfreq (librosa.fft_frequencies)
+    # does; for even n_fft these equal linspace(0, sr / 2, n_fft // 2 + 1) bit for bit.
+    freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (1.0 / (n_fft * (1.0 / sample_rate)))
     mel_pts = torch.linspace(float(hz_to_mel(fmin, htk)), float(hz_to_mel(fmax, htk)), n_mels + 2, dtype=torch.float64)
     hz_pts = mel_to_hz(mel_pts, htk)
     fdiff = hz_pts.diff()
@@ -195,44 +283,81 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = 128, fmin: float 
     weights = torch.clamp(torch.minimum(lower, upper), min=0.0)
     if norm == "slaney":
         weights = weights * (2.0 / (hz_pts[2:] - hz_pts[:-2])).view(-1, 1)
-    empty = (weights.max(dim=1).values == 0).nonzero().flatten().tolist()
+    empty = tuple((weights.max(dim=1).values == 0).nonzero().flatten().tolist())
+    return weights, empty
+
+
+# Built once per setting in float64 on the CPU; callers copy it with .to() and never write to it.
+_cached_mel_weights = functools.lru_cache(maxsize=32)(_mel_weights)
+
+
+def _warn_empty(empty: tuple[int, ...], sample_rate, n_fft, n_mels) -> None:
     if empty:
-        warnings.warn(f"empty mel filters {empty}: n_mels={n_mels} is too high for n_fft={n_fft} at "
-                      f"{sample_rate} Hz; use fewer mels or a larger n_fft", UserWarning, stacklevel=2)
-    return weights.to(dtype)
+        warnings.warn(f"empty mel filters {list(empty)}: n_mels={n_mels} is too high for n_fft={n_fft} at "
+                      f"{sample_rate:g} Hz; use fewer mels or a larger n_fft", UserWarning,
+                      stacklevel=_caller_stacklevel())
 
 
 def melspectrogram(x, sample_rate: int, n_fft: int = 2048, hop_length: int | None = None, n_mels: int = 128,
                    fmin: float = 0.0, fmax: float | None = None, htk: bool = False, norm: str | None = "slaney",
                    power: float = 2.0, **stft_kw):
     """Mel spectrogram (..., n_mels, n_frames) = filterbank @ |STFT|^power."""
+    args = _mel_args(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm)
     spec = _power_tf(x, n_fft, hop_length, power, **stft_kw)  # (..., n_frames, n_freqs)
-    fb = _cached_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm).to(spec.device, spec.dtype)
+    weights, empty = _cached_mel_weights(*args)
+    _warn_empty(empty, *args[:3])  # on every call, not only when the cache is filled
+    fb = weights.to(spec.device, spec.dtype)
     return torch.matmul(spec, fb.T).transpose(-1, -2)  # (..., n_mels, n_frames)
 
 
-@functools.lru_cache(maxsize=32)
-def _cached_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm):
-    # Built once per setting in float64 on the CPU; callers copy it with .to() and never write to it.
-    return mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm, dtype=torch.float64)
+def power_to_db(s, ref=1.0, amin: float = 1e-10, top_db: float | None = 80.0) -> torch.Tensor:
+    """10 log10(max(s, amin) / max(ref, amin)), floored at max - top_db (per item of the batch:
+    over the last two axes, as librosa does for one spectrogram). Returns a tensor.
 
-
-def power_to_db(s, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0):
-    """10 log10(max(s, amin) / ref), floored at max - top_db (per item of the batch:
-    over the last two axes, as librosa does for one spectrogram)."""
-    if amin <= 0:
-        raise ValueError(f"amin must be positive, got {amin}")
-    db = 10.0 * torch.log10(torch.clamp(s, min=amin)) - 10.0 * math.log10(max(amin, ref))
+    ``s``: a real tensor or numpy array of powers (numpy comes back as a tensor). ``ref``: a
+    number >= 0, or a callable of the powers as librosa allows (``ref=np.max``: 0 dB at the
+    peak). ``np.max``/``np.amax``/``torch.amax`` take each item's own peak, like ``top_db``;
+    any other callable gets the whole batch as a numpy array and returns a number.
+    """
+    s = checks.tensor(s, "s", dtype="number", nonempty=True)
+    if not s.is_floating_point():
+        s = s.to(torch.get_default_dtype())  # integer powers: compute in floating point
+    amin = checks.number(amin, "amin", low=0, low_open=True)
     if top_db is not None:
-        if top_db < 0:
-            raise ValueError(f"top_db must be non-negative, got {top_db}")
+        top_db = checks.number(top_db, "top_db", low=0)
+    if callable(ref):
+        db = 10.0 * torch.log10(torch.clamp(s, min=amin)) - 10.0 * torch.log10(_ref_power(s, ref).clamp(min=amin))
+    else:
+        ref = checks.number(ref, "ref", low=0)
+        db = 10.0 * torch.log10(torch.clamp(s, min=amin)) - 10.0 * math.log10(max(amin, ref))
+    if top_db is not None:
         peak = db.amax(dim=(-2, -1), keepdim=True) if db.ndim >= 2 else db.max()
         db = torch.maximum(db, peak - top_db)
     return db
 
 
+_PEAK_FUNCTIONS = (np.max, np.amax, torch.amax, torch.max)
+
+
+def _ref_power(s: torch.Tensor, ref) -> torch.Tensor:
+    """The reference power of a callable ``ref``, as a tensor that broadcasts against ``s``."""
+    if ref in _PEAK_FUNCTIONS:
+        return s.amax(dim=(-2, -1), keepdim=True) if s.ndim >= 2 else s.max()
+    value = ref(s.detach().cpu().numpy())
+    try:
+        value = torch.as_tensor(value, dtype=s.dtype, device=s.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"ref(s) must return a number, got {type(value).__name__}") from None
+    if value.numel() != 1 or not torch.isfinite(value).all() or value < 0:
+        raise ValueError(f"ref(s) must return one finite number >= 0, got {value.tolist()}")
+    return value
+
+
 def dct_matrix(n_out: int, n_in: int, dtype=torch.float32) -> torch.Tensor:
     """Orthonormal DCT-II basis (n_out, n_in), as scipy.fft.dct(type=2, norm="ortho")."""
+    n_out = checks.integer(n_out, "n_out", low=1, high=MAX_DFT)
+    n_in = checks.integer(n_in, "n_in", low=1, high=MAX_DFT)
+    _check_dtype(dtype, "dtype", FLOAT_DTYPES)
     n = torch.arange(n_in, dtype=torch.float64)
     k = torch.arange(n_out, dtype=torch.float64).view(-1, 1)
     basis = torch.cos(math.pi / n_in * (n + 0.5) * k) * math.sqrt(2.0 / n_in)
@@ -244,7 +369,9 @@ def mfcc(x, sample_rate: int, n_mfcc: int = 20, n_mels: int = 128, n_fft: int = 
          top_db: float | None = 80.0, **mel_kw):
     """MFCC (..., n_mfcc, n_frames): DCT-II (ortho) of the log-mel (dB) spectrogram, as
     ``librosa.feature.mfcc(y=x, sr, n_mfcc, n_mels=..., n_fft, hop_length)``."""
-    if not 1 <= n_mfcc <= n_mels:
+    n_mfcc = checks.integer(n_mfcc, "n_mfcc", low=1)
+    n_mels = checks.integer(n_mels, "n_mels", low=1, high=MAX_N_MELS)
+    if n_mfcc > n_mels:
         raise ValueError(f"need 1 <= n_mfcc <= n_mels, got n_mfcc={n_mfcc}, n_mels={n_mels}")
     log_mel = power_to_db(melspectrogram(x, sample_rate, n_fft, hop_length, n_mels, **mel_kw), top_db=top_db)
     dct = _cached_dct(n_mfcc, n_mels).to(log_mel.device, log_mel.dtype)

@@ -3,6 +3,9 @@
   mmcourse run [--smoke] [--only 01,03] [--out DIR] [--device NAME] [--seed N] [-p NAME VALUE ...]
       Execute the course notebooks in order with papermill and write DIR/summary.json
       and DIR/summary.md (status, seconds and recorded results of every notebook).
+      Each -p NAME must be assigned in the `parameters` cell of a notebook being run, and its
+      VALUE must be a literal of the default's type (an int where a float is expected is
+      fine); anything else is refused before any notebook runs.
   mmcourse list
       The notebooks the runner would execute.
   mmcourse strip-solutions SRC DST
@@ -57,6 +60,75 @@ def parse_value(text: str):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+_NOT_A_LITERAL = object()  # a parameter whose default is an expression: any value is accepted
+_RUNNER_FLAGS = {"SMOKE": "--smoke", "SEED": "--seed", "DEVICE": "--device"}
+
+
+def notebook_parameters(path: Path) -> dict:
+    """Name -> default value of every simple assignment (``NAME = literal``) in the notebook's
+    cell tagged ``parameters``; {} without one. The cell is parsed with ``ast`` and the values
+    read with ``ast.literal_eval``: nothing in the notebook is executed."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: cannot read notebook {path}: {exc}") from None
+    for cell in cells:
+        if cell.get("cell_type") != "code" or "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            raise SystemExit(f"error: the parameters cell of {path.name} does not parse: {exc}") from None
+        params = {}
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            else:
+                continue
+            try:
+                default = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                default = _NOT_A_LITERAL
+            params.update((t.id, default) for t in targets if isinstance(t, ast.Name))
+        return params
+    return {}
+
+
+def _same_type(value, default) -> bool:
+    """Is ``value`` acceptable where the notebook's default is ``default``?"""
+    if default is _NOT_A_LITERAL or default is None:
+        return True
+    if isinstance(default, float) and type(value) is int:  # 1 where 1.0 is expected
+        return True
+    return type(value) is type(default)  # bool is not int, int is not float, str is not int
+
+
+def check_parameters(books: list[Path], params: dict) -> None:
+    """Refuse (SystemExit naming the parameter, the notebook and the expected type) a -p name that
+    none of ``books`` defines, or a value whose type differs from a notebook's default."""
+    defined = {book: notebook_parameters(book) for book in books}
+    problems = []
+    for name, value in params.items():
+        if name in _RUNNER_FLAGS:
+            problems.append(f"-p {name}: set it with {_RUNNER_FLAGS[name]}, the runner's own option")
+            continue
+        users = {book: d[name] for book, d in defined.items() if name in d}
+        if not users:
+            known = sorted({n for d in defined.values() for n in d} - set(_RUNNER_FLAGS))
+            problems.append(f"-p {name}: no parameter of that name in the parameters cell of "
+                            f"{', '.join(b.name for b in books)}; valid names: {', '.join(known) or '(none)'}")
+        for book, default in users.items():
+            if not _same_type(value, default):
+                problems.append(f"-p {name} {value!r}: {book.name} expects {type(default).__name__} "
+                                f"(its default is {default!r}), got {type(value).__name__}")
+    if problems:
+        raise SystemExit("error: " + "\nerror: ".join(problems))
 
 
 def _out_dir(arg: str | None, overwrite: bool) -> Path:
@@ -130,6 +202,8 @@ def cmd_run(args) -> int:
 
     nb_dir = Path(args.notebooks).resolve() if args.notebooks else default_notebook_dir()
     books = find_notebooks(nb_dir, args.only)
+    params = {name: parse_value(value) for name, value in (args.param or [])}
+    check_parameters(books, params)  # an instructor's typo fails here, before anything runs
     try:
         get_device(args.device)  # fail now, with the valid choices, not inside every notebook
     except ValueError as exc:
@@ -140,7 +214,6 @@ def cmd_run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     # Kernels inherit this: figures go into the executed notebooks even if the shell set MPLBACKEND=Agg.
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    params = {name: parse_value(value) for name, value in (args.param or [])}
     params.update(SMOKE=args.smoke, SEED=args.seed, DEVICE=args.device)
     meta = {"started": datetime.now().isoformat(timespec="seconds"), "smoke": args.smoke,
             "device": args.device, "seed": args.seed, "parameters": params}

@@ -83,3 +83,60 @@ def test_strip_solutions_keeps_cells_parsing(tmp_path):
 @pytest.mark.parametrize("prefixes, expected", [("01", ["01_modalities.ipynb"])])
 def test_find_notebooks(prefixes, expected):
     assert [p.name for p in cli.find_notebooks(NOTEBOOKS, prefixes)] == expected
+
+
+# ---------------------------------------------------------------- -p checked against the parameters cell
+def _book(folder, name, parameters_source):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(parameters_source, metadata={"tags": ["parameters"]}),
+                                         nbformat.v4.new_code_cell("raise RuntimeError('this notebook must not run')")])
+    nbformat.write(nb, folder / name)
+    return folder / name
+
+
+def test_notebook_parameters_reads_literals_without_running_anything(tmp_path):
+    book = _book(tmp_path, "01_x.ipynb", "SMOKE = False\nN: int = 3\nLR = 2e-3\nNAME = 'a'\nSIZES = [1, 2]\n"
+                                          "OUT = None\nSTEPS = 2 ** 10\nimport os\nA, B = 1, 2\nC = D = 0.5\n")
+    params = cli.notebook_parameters(book)
+    assert {k: v for k, v in params.items() if v is not cli._NOT_A_LITERAL} == {
+        "SMOKE": False, "N": 3, "LR": 2e-3, "NAME": "a", "SIZES": [1, 2], "OUT": None, "C": 0.5, "D": 0.5}
+    assert params["STEPS"] is cli._NOT_A_LITERAL  # an expression: never evaluated, any value accepted
+    assert "os" not in params and "A" not in params  # imports and tuple unpacking are not parameters
+    assert cli.notebook_parameters(NOTEBOOKS / "01_modalities.ipynb")["N_SCENES"] == 4000
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("N_SCENES", "'abc'", r"-p N_SCENES 'abc': 01_modalities.ipynb expects int \(its default is 4000\), got str"),
+    ("N_SCENES", "abc", "01_modalities.ipynb expects int"),  # plain text is a string too
+    ("N_SCENES", "2.5", "expects int.*got float"),
+    ("N_SCENES", "True", "expects int.*got bool"),
+    ("NO_SUCH_NAME", "1", "-p NO_SUCH_NAME: no parameter of that name in the parameters cell of 01_modalities"
+                          ".ipynb; valid names: .*N_SCENES"),
+    ("SEED", "3", "--seed"),
+])
+def test_run_refuses_a_parameter_the_notebook_does_not_have_before_running(tmp_path, name, value, message):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=message):
+        cli.main(["run", "--only", "01", "--out", str(out), "--device", "cpu", "-p", name, value])
+    assert not out.exists()  # refused before the output folder (let alone a kernel) was made
+
+
+def test_parameter_types_follow_the_defaults(tmp_path):
+    book = _book(tmp_path, "01_x.ipynb", "OUT_FLAG = False\nN = 3\nLR = 2e-3\nNAME = 'a'\nOUT = None\nSTEPS = 2 ** 10\n")
+    ok = {"N": 5, "LR": 1, "NAME": "b", "OUT": "anything", "STEPS": "anything"}  # int for float is fine
+    cli.check_parameters([book], ok)
+    for bad in ({"N": 5.0}, {"LR": "0.1"}, {"NAME": 3}, {"OUT_FLAG": 1}):
+        with pytest.raises(SystemExit, match=f"-p {next(iter(bad))}.*01_x.ipynb expects"):
+            cli.check_parameters([book], bad)
+
+
+def test_a_parameter_of_one_notebook_passes_when_several_run(tmp_path):
+    """`mmcourse run -p N_SCENES 2000` (README) runs every notebook: N_SCENES is notebook 01's,
+    and is checked against 01's default; a name no notebook of the run has is still refused."""
+    books = [_book(tmp_path, "01_a.ipynb", "N_SCENES = 4000\n"), _book(tmp_path, "02_b.ipynb", "N_FFT = 512\n")]
+    cli.check_parameters(books, {"N_SCENES": 2000, "N_FFT": 256})
+    with pytest.raises(SystemExit, match="01_a.ipynb expects int"):
+        cli.check_parameters(books, {"N_SCENES": "many"})
+    with pytest.raises(SystemExit, match="01_a.ipynb, 02_b.ipynb; valid names: N_FFT, N_SCENES"):
+        cli.check_parameters(books, {"N_SCEENS": 2000})
+    with pytest.raises(SystemExit, match="cannot read|parameters cell .* does not parse"):
+        cli.check_parameters([_book(tmp_path, "03_c.ipynb", "N = (\n")], {"N": 1})
