@@ -34,6 +34,7 @@ PAD_MODES = ("constant", "reflect")
 MAX_N_FFT = 2 ** 16  # 4 s at 16 kHz: far above any analysis window, far below a typo's 10**9
 MAX_N_MELS = 4096
 MAX_DFT = 8192  # dft_matrix builds n x n complex numbers: 8192 -> 1 GiB at complex128
+MAX_SAMPLE_RATE = 10 ** 6  # Hz; far above any audio interface
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 FFT_DTYPES = (torch.float32, torch.float64)  # the CPU FFT has no half precision
 COMPLEX_DTYPES = (torch.complex64, torch.complex128)
@@ -75,7 +76,7 @@ def dft_matrix(n: int, dtype=torch.complex64) -> torch.Tensor:
 
 def get_window(name: str, win_length: int, n_fft: int | None = None, dtype=torch.float32, device=None):
     """Periodic window of ``win_length`` samples, zero-padded and centred to ``n_fft``."""
-    checks.choice(name, "window", WINDOWS)
+    checks.choice(name, "window name", WINDOWS)
     win_length = checks.integer(win_length, "win_length", low=1, high=MAX_N_FFT)
     n_fft = win_length if n_fft is None else checks.integer(n_fft, "n_fft", low=1, high=MAX_N_FFT)
     _check_dtype(dtype, "dtype", FLOAT_DTYPES)
@@ -93,17 +94,11 @@ def get_window(name: str, win_length: int, n_fft: int | None = None, dtype=torch
 
 def _params(n_fft, hop_length, win_length):
     n_fft = checks.integer(n_fft, "n_fft", low=2, high=MAX_N_FFT)
-    hop_length = n_fft // 4 if hop_length is None else checks.integer(hop_length, "hop_length", low=1)
+    hop_length = n_fft // 4 if hop_length is None else checks.integer(hop_length, "hop_length", low=1, high=MAX_N_FFT)
     win_length = n_fft if win_length is None else checks.integer(win_length, "win_length", low=1)
     if win_length > n_fft:
         raise ValueError(f"need 0 < win_length <= n_fft, got win_length={win_length}, n_fft={n_fft}")
     return n_fft, hop_length, win_length
-
-
-def _flag(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
-    return bool(value)
 
 
 def frame(x: torch.Tensor, frame_length: int, hop_length: int) -> torch.Tensor:
@@ -112,8 +107,7 @@ def frame(x: torch.Tensor, frame_length: int, hop_length: int) -> torch.Tensor:
     frame_length = checks.integer(frame_length, "frame_length", low=1)
     hop_length = checks.integer(hop_length, "hop_length", low=1)
     if x.shape[-1] < frame_length:
-        raise ValueError(f"signal of {x.shape[-1]} samples is shorter than one frame ({frame_length}); "
-                         f"use center=True or a shorter n_fft")
+        raise ValueError(f"x has {x.shape[-1]} samples, shorter than one frame (frame_length={frame_length})")
     return x.unfold(-1, frame_length, hop_length)
 
 
@@ -128,8 +122,11 @@ def stft(x, n_fft: int = 2048, hop_length: int | None = None, win_length: int | 
     x = _check_signal(x, fft=True)
     n_fft, hop_length, win_length = _params(n_fft, hop_length, win_length)
     checks.choice(pad_mode, "pad_mode", PAD_MODES)
-    center, onesided = _flag(center, "center"), _flag(onesided, "onesided")
+    center, onesided = checks.flag(center, "center"), checks.flag(onesided, "onesided")
     w = get_window(window, win_length, n_fft, dtype=x.dtype, device=x.device)
+    if not center and x.shape[-1] < n_fft:
+        raise ValueError(f"signal x of {x.shape[-1]} samples is shorter than one frame (n_fft={n_fft}); "
+                         f"use center=True or a shorter n_fft")
     if center:
         pad = n_fft // 2
         if pad_mode == "reflect" and x.shape[-1] <= pad:
@@ -150,7 +147,7 @@ def istft(spec, n_fft: int | None = None, hop_length: int | None = None, win_len
     ``librosa.istft`` and ``torch.istft``.
     """
     if not torch.is_tensor(spec) or not spec.is_complex():
-        raise ValueError("istft needs a complex spectrogram (..., n_freqs, n_frames) from stft, got "
+        raise ValueError("spec must be a complex spectrogram (..., n_freqs, n_frames) from stft, got "
                          + (f"dtype {spec.dtype}" if torch.is_tensor(spec) else type(spec).__name__))
     spec = checks.tensor(spec, "spec", min_ndim=2)  # and finite: NaN would spread over its whole frame
     if spec.shape[-1] == 0 or spec.shape[-2] == 0:
@@ -163,11 +160,14 @@ def istft(spec, n_fft: int | None = None, hop_length: int | None = None, win_len
     if spec.shape[-2] != n_fft // 2 + 1:
         raise ValueError(f"spec has {spec.shape[-2]} frequency bins but n_fft={n_fft} gives n_fft // 2 + 1 = "
                          f"{n_fft // 2 + 1}; pass the n_fft that made it (onesided stft)")
-    center = _flag(center, "center")
+    center = checks.flag(center, "center")
     n_frames = spec.shape[-1]
     if length is not None:
+        length = checks.integer(length, "length", low=0)
         span = n_fft + hop_length * n_frames  # beyond this the output could only be zero padding
-        length = checks.integer(length, "length", low=0, high=span)
+        if length > span:
+            raise ValueError(f"length={length} is longer than the {span} samples that {n_frames} frames span "
+                             f"(n_fft + hop_length * n_frames)")
     w = get_window(window, win_length, n_fft, dtype=spec.real.dtype, device=spec.device)
     frames = torch.fft.irfft(spec.transpose(-1, -2), n=n_fft, dim=-1) * w  # (..., n_frames, n_fft)
     n_frames = frames.shape[-2]
@@ -214,7 +214,7 @@ def hz_to_mel(f, htk: bool = False):
     """Hz -> mel. HTK: 2595 log10(1 + f / 700). Slaney (librosa's default): linear below 1 kHz
     (3 mels / 200 Hz), logarithmic above (27 mels per factor 6.4). Frequencies must be >= 0."""
     f = _nonnegative(f, "f")
-    if _flag(htk, "htk"):
+    if checks.flag(htk, "htk"):
         return 2595.0 * torch.log10(1.0 + f / 700.0)
     return torch.where(f >= _MIN_LOG_HZ, _MIN_LOG_MEL + torch.log(f.clamp(min=1e-10) / _MIN_LOG_HZ) / _LOGSTEP,
                        f / _F_SP)
@@ -223,7 +223,7 @@ def hz_to_mel(f, htk: bool = False):
 def mel_to_hz(m, htk: bool = False):
     """mel -> Hz, the inverse of ``hz_to_mel`` (same scale); mels must be >= 0."""
     m = _nonnegative(m, "m")
-    if _flag(htk, "htk"):
+    if checks.flag(htk, "htk"):
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     return torch.where(m >= _MIN_LOG_MEL, _MIN_LOG_HZ * torch.exp(_LOGSTEP * (m - _MIN_LOG_MEL)), _F_SP * m)
 
@@ -256,14 +256,16 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = 128, fmin: float 
 
 def _mel_args(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm) -> tuple:
     """The filterbank's arguments checked and normalised (hashable: they key the cache)."""
-    sample_rate = checks.number(sample_rate, "sample_rate", low=0, low_open=True)
+    sample_rate = checks.number(sample_rate, "sample_rate", low=1, high=MAX_SAMPLE_RATE)
     n_fft = checks.integer(n_fft, "n_fft", low=2, high=MAX_N_FFT)
     n_mels = checks.integer(n_mels, "n_mels", low=1, high=MAX_N_MELS)
     fmin = checks.number(fmin, "fmin")
     fmax = sample_rate / 2 if fmax is None else checks.number(fmax, "fmax")
     if not 0 <= fmin < fmax <= sample_rate / 2:
         raise ValueError(f"need 0 <= fmin < fmax <= sample_rate / 2 = {sample_rate / 2}, got fmin={fmin}, fmax={fmax}")
-    htk = _flag(htk, "htk")
+    if fmax - fmin < 1.0:  # narrower, and the triangles' widths underflow to zero (inf weights)
+        raise ValueError(f"need fmax - fmin >= 1 Hz, got fmin={fmin}, fmax={fmax}")
+    htk = checks.flag(htk, "htk")
     if norm not in ("slaney", None):
         raise ValueError(f"unknown norm {norm!r}; valid choices: 'slaney', None")
     return sample_rate, n_fft, n_mels, fmin, fmax, htk, norm
@@ -322,7 +324,7 @@ def power_to_db(s, ref=1.0, amin: float = 1e-10, top_db: float | None = 80.0) ->
     s = checks.tensor(s, "s", dtype="number", nonempty=True)
     if not s.is_floating_point():
         s = s.to(torch.get_default_dtype())  # integer powers: compute in floating point
-    amin = checks.number(amin, "amin", low=0, low_open=True)
+    amin = checks.number(amin, "amin", low=0, low_open=True, high=float(torch.finfo(s.dtype).max))
     if top_db is not None:
         top_db = checks.number(top_db, "top_db", low=0)
     if callable(ref):
@@ -343,7 +345,10 @@ def _ref_power(s: torch.Tensor, ref) -> torch.Tensor:
     """The reference power of a callable ``ref``, as a tensor that broadcasts against ``s``."""
     if ref in _PEAK_FUNCTIONS:
         return s.amax(dim=(-2, -1), keepdim=True) if s.ndim >= 2 else s.max()
-    value = ref(s.detach().cpu().numpy())
+    try:
+        value = ref(s.detach().cpu().numpy())
+    except Exception as exc:  # the caller's function failed: say so, and where
+        raise ValueError(f"ref(s) raised {type(exc).__name__}: {exc}") from exc
     try:
         value = torch.as_tensor(value, dtype=s.dtype, device=s.device)
     except (TypeError, ValueError, RuntimeError):

@@ -54,7 +54,11 @@ def number(value, name: str, *, low: float | None = None, high: float | None = N
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be {_must('a number', low, high, low_open)}, got {value!r} ({_type_name(value)})")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float's range, 10**400
+        raise ValueError(f"{name} must be {_must('a finite number', low, high, low_open)}, got an int of "
+                         f"{len(str(abs(value)))} digits") from None
     bad = math.isnan(value) or (finite and math.isinf(value))
     bad = bad or (low is not None and (value <= low if low_open else value < low)) or (high is not None and value > high)
     if bad:
@@ -63,14 +67,94 @@ def number(value, name: str, *, low: float | None = None, high: float | None = N
     return value
 
 
-def choice(value, name: str, valid) -> None:
-    """``value`` must be one of ``valid`` (compared with ==; unhashable values are simply not found)."""
+def flag(value, name: str) -> bool:
+    """``value`` must be True or False (a numpy bool too); 0, 1 or "False" are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({_type_name(value)})")
+    return bool(value)
+
+
+def seed(value, name: str = "seed") -> int:
+    """A random seed: an int in [0, 2**63 - 1] (what numpy's PCG64 and torch.manual_seed both take)."""
+    return integer(value, name, low=0, high=2 ** 63 - 1)
+
+
+def text(value, name: str, *, nonempty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r} ({_type_name(value)})")
+    if nonempty and not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def instance(value, name: str, kind: type):
+    """``value`` must be an instance of ``kind`` (a class or a tuple of them)."""
+    if not isinstance(value, kind):
+        want = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+        raise TypeError(f"{name} must be a {want}, got {_short(value)} ({_type_name(value)})")
+    return value
+
+
+def items(value, name: str, kind: type | tuple | None = None, *, nonempty: bool = False,
+          max_len: int | None = None) -> tuple:
+    """``value`` - a list, tuple or other iterable, but not a string, bytes, a dict or a tensor -
+    as a tuple, each element an instance of ``kind`` (if given), at least one if ``nonempty``
+    and at most ``max_len``."""
+    if isinstance(value, (str, bytes, dict)) or torch.is_tensor(value) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a list or tuple, got {_short(value)} ({_type_name(value)})")
+    value = tuple(value)
+    if nonempty and not value:
+        raise ValueError(f"{name} is empty: it needs at least one element")
+    if max_len is not None and len(value) > max_len:
+        raise ValueError(f"{name} has {len(value)} elements, more than the {max_len} allowed")
+    if kind is not None:
+        for i, v in enumerate(value):
+            instance(v, f"{name}[{i}]", kind)
+    return value
+
+
+def path(value, name: str = "path"):
+    """A filesystem path: a str or os.PathLike (not bytes, None or a number)."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or pathlib.Path, got {_short(value)} ({_type_name(value)})")
+    return value
+
+
+def device(value, name: str = "device"):
+    """None, or a device this machine has, as ``torch.device`` understands it ("cpu", "cuda:0", ...)."""
+    if value is None:
+        return value
+    try:
+        dev = value if isinstance(value, torch.device) else torch.device(value)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown {name} {value!r}; use None, 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if dev.type == "cuda" and not (torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()):
+        raise ValueError(f"{name} {value!r} is not on this machine "
+                         f"({torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA devices)")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"{name} {value!r} is not on this machine (no MPS)")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown {name} {value!r}; use None, 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    return dev
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def choice(value, name: str, valid, where: str | None = None) -> None:
+    """``value`` must be one of ``valid`` (compared with ==; unhashable values are simply not found).
+    ``where``: the argument that holds it, when it is one element of a list ("shapes")."""
     try:
         found = value in valid
     except TypeError:  # e.g. a list looked up in a dict of names
         found = False
     if not found:
-        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(map(str, valid))}")
+        raise ValueError(f"unknown {name} {value!r}{f' in {where}' if where else ''}; "
+                         f"valid choices: {', '.join(map(str, valid))}")
 
 
 def tensor(x, name: str, *, dtype: str | None = None, ndim: int | None = None, min_ndim: int = 0,

@@ -14,34 +14,52 @@ geometric mean, brevity penalty against the closest reference length.
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 
+from . import checks
 
-def _check(sim, relevant):
+
+def _check(sim, relevant) -> tuple[torch.Tensor, torch.Tensor]:
+    """sim (Q, G) finite numbers (as floats) and relevant (Q, G) as bool, Q and G >= 1."""
+    sim = checks.tensor(sim, "sim", dtype="number")
+    relevant = checks.tensor(relevant, "relevant")
     if sim.ndim != 2 or relevant.shape != sim.shape:
         raise ValueError(f"sim and relevant must be the same (Q, G) shape, got {tuple(sim.shape)}, {tuple(relevant.shape)}")
+    if sim.numel() == 0:
+        raise ValueError(f"sim needs at least one query and one gallery item, got shape {tuple(sim.shape)}")
+    if relevant.is_complex():
+        raise ValueError(f"relevant must be bool (or 0/1), got dtype {relevant.dtype}")
+    relevant = relevant.bool()
     if not relevant.any(dim=1).all():
         raise ValueError("every query needs at least one relevant gallery item")
+    return (sim if sim.is_floating_point() else sim.float()), relevant
 
 
 def first_relevant_rank(sim: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
     """(Q,) 1-based rank of the best-ranked relevant item for each query (ties: pessimistic)."""
-    _check(sim, relevant)
-    best = sim.masked_fill(~relevant.bool(), float("-inf")).max(dim=1).values  # score of the best relevant item
+    sim, relevant = _check(sim, relevant)
+    best = sim.masked_fill(~relevant, float("-inf")).max(dim=1).values  # score of the best relevant item
     return (sim > best.unsqueeze(1)).sum(dim=1) + (sim == best.unsqueeze(1)).sum(dim=1)
 
 
 def recall_at_k(sim: torch.Tensor, relevant: torch.Tensor, ks=(1, 5, 10)) -> dict[int, float]:
+    """{k: share of queries whose first relevant item ranks <= k} for every k in ``ks``."""
+    ks = [checks.integer(k, f"ks[{i}]", low=1) for i, k in enumerate(checks.items(ks, "ks", nonempty=True))]
     ranks = first_relevant_rank(sim, relevant)
     return {k: (ranks <= k).float().mean().item() for k in ks}
 
 
 def median_rank(sim: torch.Tensor, relevant: torch.Tensor) -> float:
+    """The median over queries of the rank of the first relevant item."""
     return first_relevant_rank(sim, relevant).float().median().item()
 
 
 def relevance(query_ids: torch.Tensor, gallery_ids: torch.Tensor) -> torch.Tensor:
     """(Q, G) boolean: query q and gallery item g belong to the same scene."""
+    query_ids = checks.tensor(query_ids, "query_ids", dtype="number", ndim=1)
+    gallery_ids = checks.tensor(gallery_ids, "gallery_ids", dtype="number", ndim=1)
     return query_ids.view(-1, 1) == gallery_ids.view(1, -1)
 
 
@@ -55,17 +73,23 @@ def bleu(references, hypotheses, max_n: int = 4) -> dict[int, float]:
     """
     from nltk.translate.bleu_score import corpus_bleu
 
-    def toks(s):
-        return s.split() if isinstance(s, str) else list(s)
+    def toks(s, name):
+        if isinstance(s, str):
+            return s.split()
+        tokens = checks.items(s, name)
+        for i, t in enumerate(tokens):
+            if not isinstance(t, (str, numbers.Integral)) or isinstance(t, bool):
+                raise TypeError(f"{name}[{i}] must be a word or a token id, got {t!r}")
+        return list(tokens)
 
-    references, hypotheses = list(references), list(hypotheses)
+    references, hypotheses = checks.items(references, "references"), checks.items(hypotheses, "hypotheses")
     if len(references) != len(hypotheses) or not hypotheses:
         raise ValueError(f"need one list of references per hypothesis (and at least one), got "
                          f"{len(references)} reference lists for {len(hypotheses)} hypotheses")
-    if any(isinstance(r, str) or not len(r) for r in references):
+    if any(isinstance(r, str) or not hasattr(r, "__len__") or not len(r) for r in references):
         raise ValueError("each entry of references must be a non-empty list of reference sentences")
-    if not 1 <= max_n <= 4:
-        raise ValueError(f"max_n must be 1..4, got {max_n}")
-    refs = [[toks(r) for r in rs] for rs in references]
-    hyps = [toks(h) for h in hypotheses]
+    max_n = checks.integer(max_n, "max_n", low=1, high=4)
+    refs = [[toks(r, f"references[{i}][{j}]") for j, r in enumerate(checks.items(rs, f"references[{i}]"))]
+            for i, rs in enumerate(references)]
+    hyps = [toks(h, f"hypotheses[{i}]") for i, h in enumerate(hypotheses)]
     return {n: float(corpus_bleu(refs, hyps, weights=(1 / n,) * n)) for n in range(1, max_n + 1)}

@@ -63,3 +63,18 @@ def test_caption_batches_keep_all_captions_of_an_image_together():
     assert f.shape == (4, 1)
     with pytest.raises(ValueError, match="one row per scene"):
         d.caption_batches(4, features=feats[:5])
+
+
+# ---------------------------------------------------------------- issue 20: bad input is refused at the boundary
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: WorldDataset(2, render_batch=0), ValueError, "render_batch"),  # was range()'s "arg 3 must not be zero"
+    (lambda: WorldDataset(10 ** 9), ValueError, "n must be an int in"),  # used to run for hours
+    (lambda: WorldDataset(2, seed="3"), TypeError, "seed"),
+    (lambda: CaptionDataset(2, captions_per_scene=10 ** 9), ValueError, "captions_per_scene"),  # used to hang
+    (lambda: VQADataset(2, types=()), ValueError, "types is empty"),
+    (lambda: CaptionDataset(4, resolution=16).caption_batches(2, seed="x"), TypeError, "seed"),
+    (lambda: CaptionDataset(4, resolution=16).caption_batches(2, features=torch.tensor(1.0)), ValueError, "features"),
+])
+def test_bad_arguments_name_themselves(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -195,3 +195,30 @@ def test_all_captions_holds_every_generated_caption_and_describes():
     assert not describes("there is a red circle and a blue square", one)
     with pytest.raises(ValueError, match="object"):
         all_captions(())
+
+
+# ---------------------------------------------------------------- issue 20: bad input is refused at the boundary
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: tokenize(None), TypeError, "text must be a string"),
+    (lambda: captions(SCENES[0], 2 ** 63), ValueError, "n must be an int in"),  # used to hang
+    (lambda: captions(SCENES[0], 3, rng="seed"), TypeError, "rng must be"),
+    (lambda: captions(SCENES[0], 3, style_weights={"list": float("nan")}), ValueError, r"style_weights\['list'\]"),
+    (lambda: questions(SCENES[0], 3, types=()), ValueError, "types is empty"),  # used to divide by zero
+    (lambda: questions(SCENES[0], 3, types="count"), TypeError, "types must be a list"),
+    (lambda: question((), "count"), ValueError, "scene needs at least 1 object"),
+    (lambda: build_vocab().encode("a red circle", max_len=10 ** 12), ValueError, "max_len"),
+    (lambda: build_vocab().decode([1, "a"]), TypeError, r"ids\[1\]"),
+    (lambda: execute([["scene"], [[1]]], SCENES[0]), ProgramError, "program has an unknown step"),
+])
+def test_bad_arguments_name_themselves(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_all_captions_refuses_a_scene_with_too_many_orders():
+    from mmcourse.world.language import MAX_ENUMERATED_OBJECTS, all_captions
+
+    crowd = tuple(Obj("circle", c, "small", 0.05 + 0.1 * i, 0.5) for i, c in enumerate([*COLOURS, "red"]))
+    assert len(crowd) == MAX_ENUMERATED_OBJECTS + 1
+    with pytest.raises(ValueError, match="8 objects"):  # 8! orders: it used to run for minutes
+        all_captions(crowd)

@@ -74,3 +74,36 @@ def test_bleu_papineni_example_and_errors():
         bleu([refs, refs], [hyp])
     with pytest.raises(ValueError, match="list of reference sentences"):
         bleu(["the cat"], [hyp])
+
+
+# ---------------------------------------------------------------- issue 20: bad input is refused at the boundary
+def test_numpy_and_integer_inputs_give_the_same_ranks():
+    import numpy as np
+
+    sim, rel = torch.rand(5, 7, generator=torch.Generator().manual_seed(0)), torch.eye(5, 7, dtype=torch.bool)
+    assert torch.equal(first_relevant_rank(sim.numpy(), rel.numpy()), first_relevant_rank(sim, rel))
+    assert torch.equal(first_relevant_rank((sim * 100).long(), rel), first_relevant_rank((sim * 100).long().float(), rel))
+    assert torch.equal(relevance(np.arange(3), torch.arange(4)), relevance(torch.arange(3), torch.arange(4)))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: first_relevant_rank(torch.full((2, 2), float("nan")), torch.eye(2)), ValueError, "sim contains NaN"),
+    (lambda: first_relevant_rank(torch.rand(0, 3), torch.zeros(0, 3)), ValueError, "at least one query"),  # was NaN
+    (lambda: recall_at_k(torch.rand(2, 2), torch.eye(2), ks=(0,)), ValueError, r"ks\[0\]"),
+    (lambda: relevance(torch.arange(6).view(2, 3).T, torch.arange(3)), ValueError, "query_ids must have 1"),
+    (lambda: relevance("abc", torch.arange(3)), TypeError, "query_ids must be a tensor"),
+])
+def test_bad_arguments_name_themselves(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_bleu_names_a_bad_sentence():
+    from mmcourse.metrics import bleu
+
+    with pytest.raises(TypeError, match=r"hypotheses\[0\] must be a list or tuple"):
+        bleu([["a red circle"]], [None])
+    with pytest.raises(TypeError, match=r"references\[0\]\[0\]\[0\] must be a word"):
+        bleu([[[["a"]]]], ["a"])
+    with pytest.raises(TypeError, match="max_n"):
+        bleu([["a"]], ["a"], max_n=2.5)

@@ -158,3 +158,49 @@ def test_frame_differences_light_up_only_what_moves():
         frame_differences(video[0])
     with pytest.raises(ValueError, match="T >= 2"):
         frame_differences(video[:1])
+
+
+# ---------------------------------------------------------------- issue 20: bad input is refused at the boundary
+def test_render_refuses_a_resolution_above_the_stated_maximum():
+    from mmcourse.world.scenes import MAX_RESOLUTION
+
+    scenes = sample_scenes(2, 0)
+    with pytest.raises(ValueError, match=rf"resolution must be an int in \[8, {MAX_RESOLUTION}\], got 1000000"):
+        render(scenes, 10 ** 6)  # used to ask the allocator for 36 TB
+    with pytest.raises(TypeError, match="resolution"):
+        render(scenes, 64.0)
+    assert render(scenes, 8).shape == (2, 3, 8, 8)
+
+
+def test_an_object_sits_on_the_canvas():
+    with pytest.raises(ValueError, match=r"x must be a finite number in \[0.0, 1.0\], got 1.7"):
+        Obj("circle", "red", "large", 1.7, 0.5)
+    with pytest.raises(ValueError, match="y must be a finite number"):
+        Obj("circle", "red", "large", 0.5, float("nan"))
+    with pytest.raises(TypeError, match="x must be a number"):
+        Obj("circle", "red", "large", "0.5", 0.5)
+    corner = Obj("circle", "red", "large", 0.0, 1.0)  # a centre on the edge is on the canvas
+    assert render([(corner,)], 8).shape == (1, 3, 8, 8)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: render([Obj("circle", "red", "large", 0.5, 0.5)]), TypeError, r"scenes\[0\] must be a list or tuple"),
+    (lambda: render(None), TypeError, "scenes must be a list or tuple"),
+    (lambda: render(sample_scenes(1, 0), device="gpu"), ValueError, "unknown device"),
+    (lambda: sample_scenes(3, -1), ValueError, "seed"),
+    (lambda: sample_scenes(3, 0, shapes="circle"), TypeError, "shapes must be a list or tuple"),
+    (lambda: sample_scenes(3, 0, max_objects=10 ** 400), ValueError, "max_objects"),
+    (lambda: move(sample_scenes(1, 0)[0], dx=float("inf")), ValueError, "dx"),
+    (lambda: move((), dx=0.1), ValueError, "scene needs at least 1 object"),
+])
+def test_bad_arguments_name_themselves(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_frame_differences_of_uint8_frames_do_not_wrap_around():
+    from mmcourse.world.scenes import frame_differences
+
+    video = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    video[0] = 200  # the frame gets darker: uint8 subtraction used to wrap to 56
+    assert frame_differences(video).max().item() == 600.0

@@ -41,3 +41,21 @@ def test_bad_names():
         S3.get_shape("dodecahedron")
     with pytest.raises(ValueError, match="resolution"):
         S3.voxelize(S3.get_shape("cube"), 2)
+
+
+# ---------------------------------------------------------------- issue 20: bad input is refused at the boundary
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: S3.render_views(S3.get_shape("sphere"), elevation=90, resolution=8), ValueError, "elevation"),  # NaN
+    (lambda: S3.render_views(S3.get_shape("sphere"), azimuths=(), resolution=8), ValueError, "azimuths is empty"),
+    (lambda: S3.grid(10 ** 5), ValueError, r"resolution must be an int in \[4, 256\]"),
+    (lambda: S3.point_cloud(S3.get_shape("sphere"), 10 ** 12), ValueError, "n must be"),
+    (lambda: S3.Part("a", "hexagon"), ValueError, "unknown primitive 'hexagon'"),  # was a KeyError at sdf time
+    (lambda: S3.Part("a", "cone", params=(0.7, 1e-9)), ValueError, r"params\[1\] \(the cone primitive's h\)"),
+    (lambda: S3.Shape3D("empty", ()), ValueError, "parts is empty"),
+    (lambda: S3.sdf_box(torch.rand(4, 2)), ValueError, r"p must be points \(\.\.\., 3\)"),
+    (lambda: S3.get_shape("sphere").sdf(torch.full((2, 3), float("nan"))), ValueError, "p contains NaN"),
+    (lambda: S3.voxelize("table"), TypeError, "shape must be a Shape3D"),
+])
+def test_bad_arguments_name_themselves(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -99,3 +99,39 @@ def test_speech_clip_ships_with_the_package():
     power = torch.fft.rfft(wave[0]).abs() ** 2
     f = torch.fft.rfftfreq(wave.shape[1], 1 / sr)
     assert power[(f > 80) & (f < 4000)].sum() > 0.8 * power.sum()
+
+
+# ---------------------------------------------------------------- issue 20: bad input is refused at the boundary
+def test_mixture_of_a_note_whose_length_rounds_up():
+    """round(note * sr) = 1601 but a note has int(note * sr) = 1600 samples: this used to crash."""
+    from mmcourse.world.sound import mixture
+
+    mix = mixture((Obj("circle", "red", "large", 0.3, 0.5),), duration=0.2, note=0.10004375, overlap=False)
+    assert mix.sources.shape == (1, 2, 3200) and torch.isfinite(mix.mix).all()
+
+
+def test_save_wav_writes_wav_whatever_the_file_name(tmp_path):
+    from mmcourse.world.sound import load_wav, save_wav
+
+    audio = torch.rand(2, 100) - 0.5
+    save_wav(tmp_path / "new folder" / "clip", audio.half())  # no extension, a new folder, float16
+    back, sr = load_wav(tmp_path / "new folder" / "clip")
+    assert sr == SAMPLE_RATE and back.shape == (2, 100)
+    with pytest.raises(IsADirectoryError):
+        save_wav(tmp_path, audio)
+    with pytest.raises(FileNotFoundError, match="no sound file"):
+        load_wav(tmp_path / "missing.wav")
+    (tmp_path / "text.wav").write_text("not a sound")
+    with pytest.raises(ValueError, match="not a sound file"):
+        load_wav(tmp_path / "text.wav")
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: object_sound("circle"), TypeError, "obj must be a Obj"),
+    (lambda: object_sound(Obj("circle", "red", "large", 0.5, 0.5), duration=10 ** 6), ValueError, "MAX_SAMPLES"),
+    (lambda: object_sound(Obj("circle", "red", "large", 0.5, 0.5), sample_rate=2 ** 63), ValueError, "sample_rate"),
+    (lambda: scene_sound([None]), TypeError, r"scene\[0\]"),
+])
+def test_bad_arguments_name_themselves(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

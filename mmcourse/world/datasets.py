@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .. import checks
 from . import language as L
 from .scenes import render, sample_scenes
 
@@ -19,6 +20,7 @@ class WorldDataset(Dataset):
     """Scenes and their rendered images; the base of the task datasets."""
 
     def __init__(self, n: int, seed: int = 0, resolution: int = 64, render_batch: int = 512, **scene_kwargs):
+        render_batch = checks.integer(render_batch, "render_batch", low=1)
         self.seed, self.resolution = seed, resolution
         self.scenes = sample_scenes(n, seed, **scene_kwargs)
         chunks = [(render(self.scenes[i:i + render_batch], resolution) * 255).round().to(torch.uint8)
@@ -48,6 +50,8 @@ class CaptionDataset(WorldDataset):
 
     def __init__(self, n: int, seed: int = 0, captions_per_scene: int = 5, max_len: int = 64,
                  style_weights: dict | None = None, **kw):
+        captions_per_scene = checks.integer(captions_per_scene, "captions_per_scene", low=1, high=L.MAX_SENTENCES)
+        max_len = checks.integer(max_len, "max_len", low=1, high=L.MAX_TOKENS)
         super().__init__(n, seed, **kw)
         self.k, self.max_len = captions_per_scene, max_len
         self.captions = [L.captions(s, captions_per_scene, self._rng(i, 1), style_weights)
@@ -76,8 +80,10 @@ class CaptionBatches:
 
     def __init__(self, data: CaptionDataset, batch_size: int, seed: int = 0, features: torch.Tensor | None = None,
                  drop_last: bool = True):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size, seed = checks.integer(batch_size, "batch_size", low=1), checks.seed(seed)
+        drop_last = checks.flag(drop_last, "drop_last")
+        if features is not None:
+            features = checks.tensor(features, "features", min_ndim=1, finite=False)
         if features is not None and len(features) != len(data.scenes):
             raise ValueError(f"features must have one row per scene ({len(data.scenes)}), got {len(features)}")
         self.data, self.batch_size, self.features, self.drop_last = data, batch_size, features, drop_last
@@ -116,8 +122,9 @@ class PairBatches:
     tokens (B, L), lengths (B,), scene ids (B,)); re-iterable, a new shuffle each epoch."""
 
     def __init__(self, data: RetrievalDataset, batch_size: int, seed: int = 0, drop_last: bool = True):
-        if batch_size < 2:
-            raise ValueError(f"contrastive batches need batch_size >= 2, got {batch_size}")
+        # contrastive batches need two pairs at least: one positive, one negative
+        batch_size, seed = checks.integer(batch_size, "batch_size", low=2), checks.seed(seed)
+        drop_last = checks.flag(drop_last, "drop_last")
         self.data, self.batch_size, self.drop_last = data, batch_size, drop_last
         self.g = torch.Generator().manual_seed(seed)
 
@@ -142,6 +149,11 @@ class VQADataset(WorldDataset):
 
     def __init__(self, n: int, seed: int = 0, questions_per_scene: int = 5, max_len: int = 24,
                  types=L.QUESTION_TYPES, **kw):
+        questions_per_scene = checks.integer(questions_per_scene, "questions_per_scene", low=1, high=L.MAX_SENTENCES)
+        max_len = checks.integer(max_len, "max_len", low=1, high=L.MAX_TOKENS)
+        types = checks.items(types, "types", nonempty=True)
+        for t in types:
+            checks.choice(t, "question type", L.QUESTION_TYPES, "types")
         super().__init__(n, seed, **kw)
         self.questions, self.owner = [], []
         for i, s in enumerate(self.scenes):

@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .scenes import COLOURS, SHAPES, SIZES, Obj
+from .. import checks
+from .scenes import COLOURS, SHAPES, SIZES, Obj, check_scene
 
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below"}
@@ -25,30 +26,39 @@ COUNT_INTROS = ("{n} {objects}:", "{n} {objects} in total:")
 PAD, BOS, EOS, UNK = "<pad>", "<start>", "<end>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
 _TOKEN = re.compile(r"[a-z]+|[?:,.]")
+MAX_SENTENCES = 10_000  # captions / questions asked of one scene at once
+MAX_TOKENS = 100_000  # max_len of an encoded sentence
+MAX_ENUMERATED_OBJECTS = 7  # all_captions lists every order of the objects: 7! = 5040 orders
 
 
 def _rng(rng) -> np.random.Generator:
+    """A numpy Generator: the one given, or PCG64 seeded with ``rng`` (None: seed 0)."""
     if isinstance(rng, np.random.Generator):
         return rng
-    return np.random.Generator(np.random.PCG64(0 if rng is None else rng))
+    if isinstance(rng, bool) or not (rng is None or isinstance(rng, (int, np.integer))):
+        raise TypeError(f"rng must be a numpy Generator, an int seed >= 0 or None, got {rng!r} "
+                        f"({type(rng).__name__})")
+    return np.random.Generator(np.random.PCG64(0 if rng is None else checks.seed(rng, "rng")))
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-case words; punctuation is dropped except '?' (questions)."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in {",", ".", ":"}]
+    return [t for t in _TOKEN.findall(checks.text(text, "text").lower()) if t not in {",", ".", ":"}]
 
 
 class Vocabulary:
     """Token <-> id mapping with <pad>=0, <start>=1, <end>=2, <unk>=3."""
 
     def __init__(self, words):
-        words = [w for w in dict.fromkeys(words) if w not in SPECIALS]
+        words = [w for w in dict.fromkeys(checks.items(words, "words", str)) if w not in SPECIALS]
         self.itos = list(SPECIALS) + sorted(words)
         self.stoi = {w: i for i, w in enumerate(self.itos)}
         self.pad, self.bos, self.eos, self.unk = (self.stoi[s] for s in SPECIALS)
 
     @classmethod
     def from_texts(cls, texts, min_count: int = 1) -> "Vocabulary":
+        texts = checks.items(texts, "texts", str)
+        min_count = checks.integer(min_count, "min_count", low=1)
         counts = Counter(t for text in texts for t in tokenize(text))
         return cls(w for w, c in counts.items() if c >= min_count)
 
@@ -60,6 +70,8 @@ class Vocabulary:
 
     def encode(self, text: str, add_special: bool = True, max_len: int | None = None) -> list[int]:
         """Token ids; with add_special, wrapped in <start> ... <end>; padded to max_len."""
+        if max_len is not None:
+            max_len = checks.integer(max_len, "max_len", low=1, high=MAX_TOKENS)
         ids = [self.stoi.get(t, self.unk) for t in tokenize(text)]
         if add_special:
             ids = [self.bos] + ids + [self.eos]
@@ -70,10 +82,12 @@ class Vocabulary:
         return ids
 
     def decode(self, ids, strip_special: bool = True) -> str:
+        """The words of token ``ids`` (a list of ints or an integer tensor); with strip_special,
+        <pad>/<start>/<unk> are left out and <end> stops the sentence."""
         words = []
-        for i in (int(i) for i in ids):
+        for i in _token_ids(ids):
             if not 0 <= i < len(self.itos):
-                raise ValueError(f"token id {i} is outside the vocabulary (size {len(self.itos)})")
+                raise ValueError(f"ids holds token id {i}, outside the vocabulary (size {len(self.itos)})")
             w = self.itos[i]
             if strip_special and w == EOS:
                 break
@@ -81,6 +95,26 @@ class Vocabulary:
                 continue
             words.append(w)
         return " ".join(words)
+
+
+def _token_ids(ids) -> list[int]:
+    if _is_tensor(ids):
+        if ids.is_floating_point() or ids.is_complex() or ids.ndim != 1:
+            raise ValueError(f"ids must be a 1-D tensor of integer ids, got {tuple(ids.shape)} of {ids.dtype}")
+        return ids.tolist()
+    ids = checks.items(ids, "ids")
+    for i, v in enumerate(ids):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"ids[{i}] must be an int token id, got {v!r} ({type(v).__name__})")
+    return [int(v) for v in ids]
+
+
+def _is_tensor(value) -> bool:
+    """Is ``value`` a torch tensor? (this module does not import torch itself)"""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.is_tensor(value)
 
 
 def world_words() -> list[str]:
@@ -93,7 +127,7 @@ def world_words() -> list[str]:
 
 
 def plural(shape: str) -> str:
-    return shape + ("es" if shape.endswith("ss") else "s")
+    return checks.text(shape, "shape") + ("es" if shape.endswith("ss") else "s")
 
 
 def build_vocab() -> Vocabulary:
@@ -101,7 +135,7 @@ def build_vocab() -> Vocabulary:
 
 
 def article(next_word: str) -> str:
-    return "an" if next_word[0] in "aeiou" else "a"
+    return "an" if checks.text(next_word, "next_word", nonempty=True)[0] in "aeiou" else "a"
 
 
 def _phrase(o: Obj, size: bool) -> str:
@@ -115,6 +149,7 @@ def _join(parts: list[str]) -> str:
 
 def relation(a: Obj, b: Obj) -> str:
     """Where a is relative to b along the dominant axis: left/right/above/below."""
+    checks.instance(a, "a", Obj), checks.instance(b, "b", Obj)
     dx, dy = a.x - b.x, a.y - b.y
     if abs(dx) >= abs(dy):
         return "left" if dx < 0 else "right"
@@ -139,6 +174,7 @@ def relation_foil(scene, rng=None) -> tuple[str, str]:
     words with the first relation reversed ("left of" <-> "right of", "above" <-> "below"),
     which makes it false. A captioner that understands space should find the true one more
     likely (the FOIL test of Shekhar et al., 2017)."""
+    scene = check_scene(scene)
     rng = _rng(rng)
     if len(scene) < 2:
         raise ValueError(f"a relation needs at least two objects, the scene has {len(scene)}")
@@ -159,6 +195,7 @@ class Mention(NamedTuple):
 def object_mentions(words: list[str], scene) -> list[Mention]:
     """Every "[size] [colour] shape" in ``words`` that picks out exactly one object of
     ``scene``; phrases that match no object (a wrong caption) or several are left out."""
+    words, scene = checks.items(words, "words", str), check_scene(scene)
     out = []
     for i, w in enumerate(words):
         if w not in SHAPES:
@@ -180,7 +217,7 @@ def _style_probs(style_weights) -> np.ndarray | None:
         return None
     if not isinstance(style_weights, dict) or not style_weights or set(style_weights) - set(CAPTION_STYLES):
         raise ValueError(f"style_weights must be a dict with keys among {', '.join(CAPTION_STYLES)}, got {style_weights!r}")
-    w = np.array([float(style_weights.get(k, 0)) for k in CAPTION_STYLES])
+    w = np.array([checks.number(style_weights.get(k, 0), f"style_weights[{k!r}]") for k in CAPTION_STYLES])
     if (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"style_weights must be >= 0 and not all 0, got {style_weights!r}")
     return w / w.sum()
@@ -193,6 +230,8 @@ def captions(scene, n: int = 5, rng=None, style_weights: dict | None = None) -> 
     Each caption picks a style: "list" ("there is a red circle and ..."), "count" ("two shapes:
     ...") or "relation" ("a red circle is to the left of ..."; a single object is "on its own"),
     uniformly, or with the relative ``style_weights``, e.g. {"relation": 2, "list": 1, "count": 1}."""
+    scene = check_scene(scene)
+    n = checks.integer(n, "n", low=1, high=MAX_SENTENCES)
     rng = _rng(rng)
     if not scene:
         raise ValueError("a scene needs at least one object to be described")
@@ -228,8 +267,12 @@ def all_captions(scene) -> set[str]:
     size choices): the world's complete set of true captions of that scene."""
     from itertools import permutations
 
+    scene = check_scene(scene)
     if not scene:
         raise ValueError("a scene needs at least one object to be described")
+    if len(scene) > MAX_ENUMERATED_OBJECTS:
+        raise ValueError(f"the scene has {len(scene)} objects: listing every caption of more than "
+                         f"{MAX_ENUMERATED_OBJECTS} objects ({len(scene)}! orders) would take too long")
     needs_size = len({(o.colour, o.shape) for o in scene}) < len(scene)
     k, out = len(scene), set()
     nouns = ["object"] if k == 1 else ["objects", "shapes"]
@@ -246,12 +289,12 @@ def describes(caption: str, scene) -> bool:
     """Is ``caption`` a true caption of ``scene`` in the world's grammar (one ``captions``
     could have produced for it)? A retrieval "miss" whose top image passes this test found an
     image the caption describes just as well as its own."""
-    return caption in all_captions(scene)
+    return checks.text(caption, "caption") in all_captions(scene)
 
 
 def tags(scene) -> list[str]:
     """Sorted attribute words present in the scene (image tagging labels)."""
-    return sorted({w for o in scene for w in o.attributes})
+    return sorted({w for o in check_scene(scene) for w in o.attributes})
 
 
 # ------------------------------------------------------------------ questions
@@ -303,11 +346,11 @@ def _random_attrs(rng) -> dict:
 def question(scene, qtype: str | None = None, rng=None) -> Question | None:
     """One question of type ``qtype`` (random if None) about ``scene``, or None when the
     scene cannot support that type (e.g. a relation needs two objects)."""
+    scene = check_scene(scene, min_objects=1)
     rng = _rng(rng)
     if qtype is None:
         qtype = QUESTION_TYPES[int(rng.integers(len(QUESTION_TYPES)))]
-    if qtype not in QUESTION_TYPES:
-        raise ValueError(f"unknown question type {qtype!r}; valid choices: {', '.join(QUESTION_TYPES)}")
+    checks.choice(qtype, "question type qtype", QUESTION_TYPES)
     fam = _FAMILY[qtype]
     if qtype in ("exist", "count"):
         if rng.random() < 0.5:  # half the time ask about something that is there
@@ -351,6 +394,11 @@ def question(scene, qtype: str | None = None, rng=None) -> Question | None:
 
 def questions(scene, n: int = 4, rng=None, types=QUESTION_TYPES) -> list[Question]:
     """Up to ``n`` distinct questions, cycling through ``types`` (skips unsupported ones)."""
+    scene = check_scene(scene, min_objects=1)
+    n = checks.integer(n, "n", low=1, high=MAX_SENTENCES)
+    types = checks.items(types, "types", nonempty=True)
+    for t in types:
+        checks.choice(t, "question type", QUESTION_TYPES, "types")
     rng = _rng(rng)
     out, seen = [], set()
     for k in range(6 * n):
@@ -418,7 +466,7 @@ MODULES = {  # name -> function(scene, state, step) -> new state
 
 def _unique(objs):
     if len(objs) != 1:
-        raise ProgramError(f"'unique' expects exactly one object, found {len(objs)}")
+        raise ProgramError(f"'unique' expects exactly one object, found {len(objs)} in the scene")
     return objs[0]
 
 
@@ -429,16 +477,17 @@ def execute(program, scene, trace: bool = False):
     vocabulary. Nothing is evaluated as Python. With trace=True also returns the
     intermediate state after every step.
     """
+    program, scene = checks.items(program, "program"), check_scene(scene)
     state, states = None, []
     for step in program:
-        if not isinstance(step, (tuple, list)) or not step or step[0] not in MODULES:
-            raise ProgramError(f"unknown step {step!r}; modules are: {', '.join(MODULES)}")
+        if not isinstance(step, (tuple, list)) or not step or not isinstance(step[0], str) or step[0] not in MODULES:
+            raise ProgramError(f"program has an unknown step {step!r}; modules are: {', '.join(MODULES)}")
         name, args = step[0], tuple(step[1:])
         want = 1 if name in _VALID else 0
         if len(args) != want:
             raise ProgramError(f"module {name!r} takes {want} argument(s), got {len(args)}")
-        if want and args[0] not in _VALID[name]:
-            raise ProgramError(f"{name} argument {args[0]!r} is not one of {', '.join(_VALID[name])}")
+        if want and (not isinstance(args[0], str) or args[0] not in _VALID[name]):
+            raise ProgramError(f"program step {name}: argument {args[0]!r} is not one of {', '.join(_VALID[name])}")
         state = MODULES[name](scene, state, (name, *args))
         states.append(state)
     if not isinstance(state, str):
@@ -460,11 +509,13 @@ HELD_OUT_SYNONYMS = {"purple": "violet", "circle": "disc", "square": "box", "lar
 def held_out_captions(scene, n: int = 2, rng=None, synonyms: bool = False) -> list[str]:
     """``n`` true captions of ``scene`` in the held-out phrasings above (distinct templates).
     With ``synonyms=True`` the words in ``HELD_OUT_SYNONYMS`` are replaced as well."""
+    scene = check_scene(scene)
     rng = _rng(rng)
     if not scene:
         raise ValueError("a scene needs at least one object to be described")
-    if not 1 <= n <= len(HELD_OUT_TEMPLATES):
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and not 1 <= n <= len(HELD_OUT_TEMPLATES):
         raise ValueError(f"n must be between 1 and {len(HELD_OUT_TEMPLATES)}, got {n}")
+    n = checks.integer(n, "n", low=1, high=len(HELD_OUT_TEMPLATES))
     needs_size = len({(o.colour, o.shape) for o in scene}) < len(scene)
     out = []
     for t in rng.choice(len(HELD_OUT_TEMPLATES), size=n, replace=False):
@@ -489,6 +540,7 @@ _RECIPE_REL = {"left": "to its left", "right": "to its right", "above": "above i
 
 def where(o: Obj) -> str:
     """Coarse absolute position on a 3 x 3 grid: "top left", "centre", "bottom right", ..."""
+    checks.instance(o, "o", Obj)
     row, col = _ROWS[min(int(o.y * 3), 2)], _COLS[min(int(o.x * 3), 2)]
     if row == "middle":
         return "centre" if col == "centre" else f"middle {col}"
@@ -498,6 +550,7 @@ def where(o: Obj) -> str:
 def recipe(scene) -> list[str]:
     """The steps that build ``scene``: "place a large red circle at the top left", then
     "add a small blue square to its right", ... (objects in the scene's order)."""
+    scene = check_scene(scene)
     if not scene:
         raise ValueError("a scene needs at least one object to have a recipe")
     steps = [f"place {_phrase(scene[0], True)} at the {where(scene[0])}"]
@@ -509,6 +562,7 @@ def recipe(scene) -> list[str]:
 def recipe_category(scene) -> str:
     """The "dish" of a scene, for semantic regularisation: its most frequent shape (ties go
     to the shape placed first). Both the picture and the recipe show it."""
+    scene = check_scene(scene, min_objects=1)
     counts = Counter(o.shape for o in scene)
     best = max(counts.values())
     return next(o.shape for o in scene if counts[o.shape] == best)

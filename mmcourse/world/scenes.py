@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import checks
+
 SHAPES = ("circle", "square", "triangle", "cross", "diamond")
 COLOURS = {  # name -> RGB in [0, 1]; chosen to stay distinct after downsampling
     "red": (0.90, 0.16, 0.16),
@@ -39,11 +41,12 @@ SHAPE_EXTENT = {"circle": 1.0, "square": 1.16, "triangle": 1.27, "cross": 1.06, 
 BACKGROUND = (0.07, 0.07, 0.09)
 MIN_GAP = 0.02  # free space between two objects, in canvas units
 MAX_TRIES = 200  # placement attempts per scene before giving up
+MAX_RESOLUTION = 2048  # pixels a side: 2048 x 2048 x 3 floats = 48 MiB an image
+MAX_SCENES = 1_000_000  # scenes in one sample_scenes call
 
 
 def _check_choice(kind: str, value: str, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {kind} {value!r}; valid choices: {', '.join(valid)}")
+    checks.choice(value, kind, valid)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class Obj:
         _check_choice("shape", self.shape, SHAPES)
         _check_choice("colour", self.colour, tuple(COLOURS))
         _check_choice("size", self.size, tuple(SIZES))
+        # the centre lies on the canvas (the shape may reach over its edge, as notebook 02's scale does)
+        checks.number(self.x, "x", low=0.0, high=1.0)
+        checks.number(self.y, "y", low=0.0, high=1.0)
 
     @property
     def radius(self) -> float:
@@ -77,6 +83,7 @@ class Obj:
 
     def box(self, resolution: int = 64) -> tuple[float, float, float, float]:
         """Bounding box (x0, y0, x1, y1) in pixels of a ``resolution`` canvas."""
+        resolution = checks.integer(resolution, "resolution", low=1, high=MAX_RESOLUTION)
         r = self.radius
         u0, v0, u1, v1 = SHAPE_BOX[self.shape]
         return tuple(float(v * resolution) for v in (self.x + u0 * r, self.y + v0 * r,
@@ -84,6 +91,22 @@ class Obj:
 
 
 Scene = tuple  # a scene is a tuple of Obj
+
+
+def check_scene(scene, name: str = "scene", min_objects: int = 0) -> tuple:
+    """``scene`` as a tuple of Obj (a list or tuple of them), with at least ``min_objects``."""
+    scene = checks.items(scene, name, Obj)
+    if len(scene) < min_objects:
+        raise ValueError(f"{name} needs at least {min_objects} object(s), it has {len(scene)}")
+    return scene
+
+
+def check_scenes(scenes, name: str = "scenes") -> list:
+    """``scenes`` as a non-empty list of scenes (each a list or tuple of Obj)."""
+    scenes = checks.items(scenes, name)
+    if not scenes:
+        raise ValueError(f"{name} is empty: render needs at least one scene")
+    return [check_scene(s, f"{name}[{i}]") for i, s in enumerate(scenes)]
 
 
 def sample_scenes(n: int, seed: int = 0, *, min_objects: int = 1, max_objects: int = 4,
@@ -94,24 +117,33 @@ def sample_scenes(n: int, seed: int = 0, *, min_objects: int = 1, max_objects: i
     ``exclude``: (colour, shape) pairs never generated (held-out combinations for
     compositional tests); ``only``: if given, every object's (colour, shape) is one of them.
     """
-    if not isinstance(n, (int, np.integer)) or n < 1:
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n < 1:
         raise ValueError(f"n must be a positive number of scenes, got {n!r}")
-    if not 1 <= min_objects <= max_objects:
+    n = checks.integer(n, "n", low=1, high=MAX_SCENES)
+    seed = checks.seed(seed)
+    min_objects = checks.integer(min_objects, "min_objects", low=1)
+    max_objects = checks.integer(max_objects, "max_objects", low=1, high=10 ** 6)
+    if not min_objects <= max_objects:
         raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}..{max_objects}")
+    shapes, colours, sizes = (checks.items(v, k, str) for v, k in ((shapes, "shapes"), (colours, "colours"),
+                                                                   (sizes, "sizes")))
     for s in shapes:
-        _check_choice("shape", s, SHAPES)
+        checks.choice(s, "shape", SHAPES, "shapes")
     for c in colours:
-        _check_choice("colour", c, tuple(COLOURS))
+        checks.choice(c, "colour", tuple(COLOURS), "colours")
     for z in sizes:
-        _check_choice("size", z, tuple(SIZES))
+        checks.choice(z, "size", tuple(SIZES), "sizes")
     if not shapes or not colours or not sizes:
         raise ValueError("shapes, colours and sizes must each name at least one choice")
     combos = [(c, s) for c in colours for s in shapes]
-    for pair in list(exclude) + list(only or []):
-        if len(pair) != 2:
-            raise ValueError(f"held-out combinations are (colour, shape) pairs, got {pair!r}")
-        _check_choice("colour", pair[0], tuple(COLOURS))
-        _check_choice("shape", pair[1], SHAPES)
+    exclude = checks.items(exclude, "exclude")
+    only = None if only is None else checks.items(only, "only")
+    for what, pairs in (("exclude", exclude), ("only", only or ())):
+        for pair in pairs:
+            if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+                raise ValueError(f"held-out combinations ({what}) are (colour, shape) pairs, got {pair!r}")
+            checks.choice(pair[0], "colour", tuple(COLOURS), what)
+            checks.choice(pair[1], "shape", SHAPES, what)
     excluded = {tuple(p) for p in exclude}
     allowed = None if only is None else {tuple(q) for q in only}
     combos = [p for p in combos if p not in excluded and (allowed is None or p in allowed)]
@@ -122,8 +154,8 @@ def sample_scenes(n: int, seed: int = 0, *, min_objects: int = 1, max_objects: i
     smallest = min(SIZES[z] for z in sizes)
     area = max_objects * (2.2 * smallest + MIN_GAP) ** 2
     if area > 0.5 or 2 * biggest * max(SHAPE_EXTENT.values()) >= 1:
-        raise ValueError(f"{max_objects} objects of sizes {list(sizes)} cannot be placed without overlap on the "
-                         f"canvas; use at most {_max_fit(smallest)} objects")
+        raise ValueError(f"max_objects={max_objects} objects of sizes {list(sizes)} cannot be placed without "
+                         f"overlap on the canvas; use at most {_max_fit(smallest)} objects")
 
     rng = np.random.Generator(np.random.PCG64(seed))
     scenes = []
@@ -194,13 +226,13 @@ def _object_table(scenes) -> tuple[torch.Tensor, list[str], torch.Tensor]:
 
 def coverage(scenes, resolution: int = 64, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Anti-aliased coverage of every object: (M, H, W) in [0, 1] and owner scene index (M,)."""
-    table, shapes, owner = _object_table(scenes)
+    device = checks.device(device)
+    table, shapes, owner = _object_table(check_scenes(scenes))
     return _coverage(table.to(device), shapes, resolution, device), owner.to(device)
 
 
 def _coverage(table: torch.Tensor, shapes: list[str], resolution: int, device) -> torch.Tensor:
-    if not isinstance(resolution, int) or resolution < 8:
-        raise ValueError(f"resolution must be an int >= 8 pixels, got {resolution!r}")
+    resolution = checks.integer(resolution, "resolution", low=8, high=MAX_RESOLUTION)
     grid = (torch.arange(resolution, device=device, dtype=torch.float32) + 0.5) / resolution
     cov = torch.empty(len(shapes), resolution, resolution, device=device)
     shape_ids = torch.tensor([_SHAPE_ID[s] for s in shapes], dtype=torch.long)
@@ -223,9 +255,9 @@ def render(scenes, resolution: int = 64, device=None, return_masks: bool = False
     With ``return_masks=True`` also returns per-object binary masks as a list with one
     (n_objects, H, W) bool tensor per scene, in the scene's object order.
     """
-    scenes = list(scenes)
-    if not scenes:
-        raise ValueError("render needs at least one scene")
+    scenes = check_scenes(scenes)
+    resolution = checks.integer(resolution, "resolution", low=8, high=MAX_RESOLUTION)
+    device, return_masks = checks.device(device), checks.flag(return_masks, "return_masks")
     table, shapes, owner = _object_table(scenes)
     table, owner = table.to(device), owner.to(device)
     cov = _coverage(table, shapes, resolution, device)
@@ -245,11 +277,12 @@ def cell_labels(scenes, resolution: int = 48, cell: int = 8, min_cover: float = 
     """Dense labels for a grid of ``cell`` x ``cell`` pixel cells: (N, 3, H/cell, W/cell) long,
     the colour, shape and size index + 1 of the object covering most of each cell (0: no
     object covers ``min_cover`` of it). Orders follow COLOURS, SHAPES and SIZES."""
+    resolution = checks.integer(resolution, "resolution", low=8, high=MAX_RESOLUTION)
+    cell = checks.integer(cell, "cell", low=1, high=resolution)
     if resolution % cell:
         raise ValueError(f"resolution ({resolution}) must be a multiple of cell ({cell})")
-    if not 0 < min_cover <= 1:
-        raise ValueError(f"min_cover must be in (0, 1], got {min_cover}")
-    scenes = list(scenes)
+    min_cover = checks.number(min_cover, "min_cover", low=0, low_open=True, high=1)
+    scenes = check_scenes(scenes)
     table, shapes, owner = _object_table(scenes)
     cov = torch.nn.functional.avg_pool2d(_coverage(table, shapes, resolution, None).unsqueeze(1), cell).squeeze(1)
     attrs = torch.tensor([[list(COLOURS).index(o.colour) + 1, SHAPES.index(o.shape) + 1, list(SIZES).index(o.size) + 1]
@@ -269,10 +302,14 @@ def frame_differences(video: torch.Tensor) -> torch.Tensor:
     """|frame t+1 - frame t| summed over colour channels: (T, C, H, W) -> (T - 1, H, W).
 
     Zero wherever nothing changes; bright at the leading and trailing edges of whatever moves.
+    Integer frames (uint8 images) are compared as floats, so a darker pixel does not wrap around.
     """
     if not torch.is_tensor(video) or video.ndim != 4 or len(video) < 2:
         raise ValueError(f"video must be a (T >= 2, C, H, W) tensor, got "
                          f"{tuple(video.shape) if torch.is_tensor(video) else type(video).__name__}")
+    video = checks.tensor(video, "video", dtype="number")
+    if not video.is_floating_point():
+        video = video.float()
     return (video[1:] - video[:-1]).abs().sum(dim=1)
 
 
@@ -292,6 +329,9 @@ def move(scene: Scene, dx: float = 0.0, dy: float = 0.0, index: int = 0) -> Scen
     at the edge froze it there: two frames came out identical.) The other objects stay
     put; the moved one may pass over them.
     """
+    scene = check_scene(scene, min_objects=1)
+    dx, dy = checks.number(dx, "dx"), checks.number(dy, "dy")
+    index = checks.integer(index, "index")
     if not -len(scene) <= index < len(scene):
         raise IndexError(f"index {index} is out of range for a scene of {len(scene)} objects")
     o = scene[index]

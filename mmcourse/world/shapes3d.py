@@ -14,40 +14,93 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import checks
+
 PRIMITIVES = ("sphere", "cube", "cylinder", "cone", "torus")
+MAX_GRID = 256  # voxels a side: 256**3 points x 3 floats = 192 MiB
+MAX_VIEW_RESOLUTION = 1024  # pixels a side of a rendered view
+MAX_STEPS = 4096  # sphere-tracing steps
+MAX_POINTS = 10_000_000  # points of one point cloud
+MAX_SIZE = 1000.0  # sizes and centres of parts (objects fit in [-1, 1]^3; float32 squares stay finite)
+MIN_SIZE = 1e-6  # smaller sizes divide float32 distances into inf (the cone's slope)
 
 
 def _length(p: torch.Tensor, dim=-1) -> torch.Tensor:
     return torch.linalg.vector_norm(p, dim=dim)
 
 
-def sdf_sphere(p, r=0.8):
+# The public sdf_* check their arguments; the private _sdf_* (what Part.sdf calls inside the
+# sphere tracer's loop) do not, so a render pays for the checks once, not at every step.
+def _sdf_sphere(p, r=0.8):
     return _length(p) - r
 
 
-def sdf_box(p, half=(0.65, 0.65, 0.65)):
+def _sdf_box(p, half=(0.65, 0.65, 0.65)):
     q = p.abs() - torch.tensor(half, dtype=p.dtype, device=p.device)
     return _length(q.clamp(min=0)) + q.max(dim=-1).values.clamp(max=0)
 
 
-def sdf_cylinder(p, r=0.6, h=0.75):  # axis z, half-height h
+def _sdf_cylinder(p, r=0.6, h=0.75):  # axis z, half-height h
     d = torch.stack([_length(p[..., :2]) - r, p[..., 2].abs() - h], dim=-1)
     return _length(d.clamp(min=0)) + d.max(dim=-1).values.clamp(max=0)
 
 
-def sdf_cone(p, r=0.7, h=0.8):  # base radius r at z=-h, apex at z=+h
+def _sdf_cone(p, r=0.7, h=0.8):  # base radius r at z=-h, apex at z=+h
     q = _length(p[..., :2])
     z = p[..., 2]
     side = (q - r * (h - z) / (2 * h)) * (2 * h) / math.hypot(2 * h, r)
     return torch.maximum(side, torch.maximum(-z - h, z - h))
 
 
-def sdf_torus(p, R=0.6, r=0.22):  # ring in the xy-plane
+def _sdf_torus(p, R=0.6, r=0.22):  # ring in the xy-plane
     q = torch.stack([_length(p[..., :2]) - R, p[..., 2]], dim=-1)
     return _length(q) - r
 
 
-_SDF = {"sphere": sdf_sphere, "cube": sdf_box, "cylinder": sdf_cylinder, "cone": sdf_cone, "torus": sdf_torus}
+_SDF = {"sphere": _sdf_sphere, "cube": _sdf_box, "cylinder": _sdf_cylinder, "cone": _sdf_cone, "torus": _sdf_torus}
+_PARAMS = {"sphere": ("r",), "cube": ("half",), "cylinder": ("r", "h"), "cone": ("r", "h"), "torus": ("R", "r")}
+
+
+def _check_points(p, name: str = "p") -> torch.Tensor:
+    """Points (..., 3): a finite floating-point tensor (numpy arrays are converted)."""
+    p = checks.tensor(p, name, dtype="float", min_ndim=1)
+    if p.shape[-1] != 3:
+        raise ValueError(f"{name} must be points (..., 3), got shape {tuple(p.shape)}")
+    return p
+
+
+def _check_param(value, name: str, label: str | None = None):
+    """A size of a primitive: a positive finite number; ``half`` (a box's): three of them.
+    ``label`` is how messages call it (default: ``name``)."""
+    label = label or name
+    if name == "half":
+        half = checks.items(value, label)
+        if len(half) != 3:
+            raise ValueError(f"{label} must be three half-sizes (x, y, z), got {value!r}")
+        return tuple(checks.number(v, f"{label}[{i}]", low=MIN_SIZE, high=MAX_SIZE) for i, v in enumerate(half))
+    if name == "R":  # a torus's ring radius may be 0 (a sphere-like spindle)
+        return checks.number(value, label, low=0, high=MAX_SIZE)
+    return checks.number(value, label, low=MIN_SIZE, high=MAX_SIZE)
+
+
+def sdf_sphere(p, r=0.8):
+    return _sdf_sphere(_check_points(p), _check_param(r, "r"))
+
+
+def sdf_box(p, half=(0.65, 0.65, 0.65)):
+    return _sdf_box(_check_points(p), _check_param(half, "half"))
+
+
+def sdf_cylinder(p, r=0.6, h=0.75):  # axis z, half-height h
+    return _sdf_cylinder(_check_points(p), _check_param(r, "r"), _check_param(h, "h"))
+
+
+def sdf_cone(p, r=0.7, h=0.8):  # base radius r at z=-h, apex at z=+h
+    return _sdf_cone(_check_points(p), _check_param(r, "r"), _check_param(h, "h"))
+
+
+def sdf_torus(p, R=0.6, r=0.22):  # ring in the xy-plane
+    return _sdf_torus(_check_points(p), _check_param(R, "R"), _check_param(r, "r"))
 
 
 @dataclass(frozen=True)
@@ -57,7 +110,26 @@ class Part:
     center: tuple = (0.0, 0.0, 0.0)
     params: tuple = ()  # positional parameters of the primitive's sdf (radius, half sizes, ...)
 
+    def __post_init__(self):
+        checks.text(self.label, "label")
+        checks.choice(self.primitive, "primitive", PRIMITIVES)
+        center = checks.items(self.center, "center")
+        if len(center) != 3:
+            raise ValueError(f"center must be (x, y, z), got {self.center!r}")
+        for i, v in enumerate(center):
+            checks.number(v, f"center[{i}]", low=-MAX_SIZE, high=MAX_SIZE)
+        params, names = checks.items(self.params, "params"), _PARAMS[self.primitive]
+        if len(params) > len(names):
+            raise ValueError(f"params of a {self.primitive} are ({', '.join(names)}), got {len(params)} values")
+        for i, (v, name) in enumerate(zip(params, names)):
+            _check_param(v, name, f"params[{i}] (the {self.primitive} primitive's {name})")
+        object.__setattr__(self, "center", center)
+        object.__setattr__(self, "params", params)
+
     def sdf(self, p: torch.Tensor) -> torch.Tensor:
+        return self._sdf(_check_points(p))
+
+    def _sdf(self, p: torch.Tensor) -> torch.Tensor:
         c = torch.tensor(self.center, dtype=p.dtype, device=p.device)
         return _SDF[self.primitive](p - c, *self.params)
 
@@ -67,28 +139,41 @@ class Shape3D:
     name: str
     parts: tuple
 
+    def __post_init__(self):
+        checks.text(self.name, "name")
+        object.__setattr__(self, "parts", checks.items(self.parts, "parts", Part, nonempty=True))
+
     @property
     def labels(self) -> list[str]:
         return list(dict.fromkeys(p.label for p in self.parts))
 
     def part_sdf(self, p: torch.Tensor) -> torch.Tensor:
         """(..., n_parts) distance to every part."""
-        return torch.stack([part.sdf(p) for part in self.parts], dim=-1)
+        return self._part_sdf(_check_points(p))
 
     def sdf(self, p: torch.Tensor) -> torch.Tensor:
         """Signed distance of the whole object (union of parts = min)."""
-        return self.part_sdf(p).min(dim=-1).values
+        return self._sdf(_check_points(p))
 
     def part_label(self, p: torch.Tensor) -> torch.Tensor:
         """Index into ``labels`` of the nearest part at each point."""
-        nearest = self.part_sdf(p).argmin(dim=-1)
+        return self._part_label(_check_points(p))
+
+    # unchecked versions for the loops inside this module
+    def _part_sdf(self, p: torch.Tensor) -> torch.Tensor:
+        return torch.stack([part._sdf(p) for part in self.parts], dim=-1)
+
+    def _sdf(self, p: torch.Tensor) -> torch.Tensor:
+        return self._part_sdf(p).min(dim=-1).values
+
+    def _part_label(self, p: torch.Tensor) -> torch.Tensor:
+        nearest = self._part_sdf(p).argmin(dim=-1)
         lookup = torch.tensor([self.labels.index(part.label) for part in self.parts], device=p.device)
         return lookup[nearest]
 
 
 def primitive(name: str) -> Shape3D:
-    if name not in _SDF:
-        raise ValueError(f"unknown primitive {name!r}; valid choices: {', '.join(PRIMITIVES)}")
+    checks.choice(name, "primitive name", PRIMITIVES)
     return Shape3D(name, (Part(name, name),))
 
 
@@ -110,26 +195,26 @@ COMPOSITES = {"table": table, "lamp": lamp}
 
 
 def get_shape(name: str) -> Shape3D:
+    checks.choice(name, "3D object name", (*PRIMITIVES, *COMPOSITES))
     if name in COMPOSITES:
         return COMPOSITES[name]()
-    if name in _SDF:
-        return primitive(name)
-    raise ValueError(f"unknown 3D object {name!r}; valid choices: {', '.join([*PRIMITIVES, *COMPOSITES])}")
+    return primitive(name)
 
 
 def grid(resolution: int, device=None) -> torch.Tensor:
     """(R, R, R, 3) voxel centres spanning [-1, 1]^3, indexed [x, y, z]."""
-    if resolution < 4:
-        raise ValueError(f"resolution must be >= 4, got {resolution}")
+    resolution = checks.integer(resolution, "resolution", low=4, high=MAX_GRID)
+    device = checks.device(device)
     axis = (torch.arange(resolution, device=device, dtype=torch.float32) + 0.5) / resolution * 2 - 1
     return torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1)
 
 
 def voxelize(shape: Shape3D, resolution: int = 32, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Occupancy (R, R, R) bool and part label per voxel (R, R, R) long (-1 outside)."""
+    checks.instance(shape, "shape", Shape3D)
     g = grid(resolution, device)
-    occ = shape.sdf(g) <= 0
-    labels = torch.where(occ, shape.part_label(g), torch.full_like(occ, -1, dtype=torch.long))
+    occ = shape._sdf(g) <= 0
+    labels = torch.where(occ, shape._part_label(g), torch.full_like(occ, -1, dtype=torch.long))
     return occ, labels
 
 
@@ -137,7 +222,8 @@ def mesh(shape: Shape3D, resolution: int = 48) -> tuple[np.ndarray, np.ndarray]:
     """Triangle mesh of the surface by marching cubes: vertices (V, 3) and faces (F, 3)."""
     from skimage.measure import marching_cubes
 
-    values = shape.sdf(grid(resolution)).numpy()
+    checks.instance(shape, "shape", Shape3D)
+    values = shape._sdf(grid(resolution)).numpy()
     step = 2.0 / resolution
     verts, faces, _, _ = marching_cubes(values, level=0.0, spacing=(step,) * 3)
     return (verts - 1 + step / 2).astype(np.float32), faces.astype(np.int64)
@@ -145,8 +231,9 @@ def mesh(shape: Shape3D, resolution: int = 48) -> tuple[np.ndarray, np.ndarray]:
 
 def point_cloud(shape: Shape3D, n: int = 1024, seed: int = 0, resolution: int = 48):
     """``n`` points sampled uniformly on the surface (area-weighted), with part labels."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    checks.instance(shape, "shape", Shape3D)
+    n = checks.integer(n, "n", low=1, high=MAX_POINTS)
+    seed = checks.seed(seed)
     verts, faces = mesh(shape, resolution)
     tri = verts[faces]  # (F, 3, 3)
     area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
@@ -157,7 +244,7 @@ def point_cloud(shape: Shape3D, n: int = 1024, seed: int = 0, resolution: int = 
     u, v = np.where(flip, 1 - u, u), np.where(flip, 1 - v, v)
     t = tri[pick]
     pts = torch.from_numpy((t[:, 0] + u * (t[:, 1] - t[:, 0]) + v * (t[:, 2] - t[:, 0])).astype(np.float32))
-    return pts, shape.part_label(pts)
+    return pts, shape._part_label(pts)
 
 
 def _camera(azimuth: float, elevation: float):
@@ -174,6 +261,15 @@ def render_views(shape: Shape3D, azimuths=(30, 120, 210, 300), elevation: float 
     """Orthographic sphere-traced views. Returns dict of (V, H, W) tensors:
     "shade" (Lambert shading in [0, 1], 0 = background), "depth" (distance along the ray,
     inf on background), "hit" (bool) and "part" (part label index, -1 on background)."""
+    checks.instance(shape, "shape", Shape3D)
+    azimuths = [checks.number(a, f"azimuths[{i}]") for i, a in enumerate(checks.items(azimuths, "azimuths",
+                                                                                        nonempty=True))]
+    elevation = checks.number(elevation, "elevation")
+    if not -90 < elevation < 90:  # at +-90 degrees the camera looks along z and has no "right"
+        raise ValueError(f"elevation must be strictly between -90 and 90 degrees, got {elevation}")
+    resolution = checks.integer(resolution, "resolution", low=1, high=MAX_VIEW_RESOLUTION)
+    steps = checks.integer(steps, "steps", low=1, high=MAX_STEPS)
+    device = checks.device(device)
     out = {"shade": [], "depth": [], "hit": [], "part": []}
     px = (torch.arange(resolution, device=device, dtype=torch.float32) + 0.5) / resolution * 2 - 1
     yy, xx = torch.meshgrid(-px, px, indexing="ij")  # image row 0 at the top
@@ -182,12 +278,12 @@ def render_views(shape: Shape3D, azimuths=(30, 120, 210, 300), elevation: float 
         origin = -3 * f + 1.25 * (xx[..., None] * r + yy[..., None] * u)  # (H, W, 3)
         t = torch.zeros(resolution, resolution, device=device)
         for _ in range(steps):
-            d = shape.sdf(origin + t[..., None] * f)
+            d = shape._sdf(origin + t[..., None] * f)
             t = t + d.clamp(min=0) * 0.9 + (d < 0) * d  # step back when slightly inside
         p = origin + t[..., None] * f
-        hit = (shape.sdf(p).abs() < 2e-2) & (t < 6)
+        hit = (shape._sdf(p).abs() < 2e-2) & (t < 6)
         eps = 1e-3
-        normal = torch.stack([shape.sdf(p + eps * e) - shape.sdf(p - eps * e)
+        normal = torch.stack([shape._sdf(p + eps * e) - shape._sdf(p - eps * e)
                               for e in torch.eye(3, device=device)], dim=-1)
         normal = normal / normal.norm(dim=-1, keepdim=True).clamp(min=1e-8)
         light = -f + 0.6 * u + 0.3 * r
@@ -196,5 +292,5 @@ def render_views(shape: Shape3D, azimuths=(30, 120, 210, 300), elevation: float 
         out["shade"].append(shade)
         out["depth"].append(torch.where(hit, t, torch.full_like(t, math.inf)))
         out["hit"].append(hit)
-        out["part"].append(torch.where(hit, shape.part_label(p), torch.full_like(t, -1, dtype=torch.long)))
+        out["part"].append(torch.where(hit, shape._part_label(p), torch.full_like(t, -1, dtype=torch.long)))
     return {k: torch.stack(v) for k, v in out.items()}

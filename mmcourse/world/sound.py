@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from .scenes import COLOURS, SHAPES, SIZES, Obj
+from .. import checks
+from .scenes import COLOURS, SHAPES, SIZES, Obj, check_scene
 
 SAMPLE_RATE = 16_000
+MAX_SAMPLE_RATE = 10 ** 6  # Hz
+MAX_SAMPLES = 10_000_000  # samples of one generated clip: over ten minutes at 16 kHz
 # Two semitones apart from A3 (220 Hz) upwards: each colour is a note of a whole-tone scale.
 COLOUR_PITCH = {c: 220.0 * 2 ** (2 * i / 12) for i, c in enumerate(COLOURS)}
 # Relative amplitudes of harmonics 1, 2, 3, ...: a sine, and brighter timbres.
@@ -29,10 +33,20 @@ SIZE_GAIN = {"small": 0.3, "large": 0.8}
 assert set(SHAPE_HARMONICS) == set(SHAPES) and set(SIZE_GAIN) == set(SIZES)
 
 
+def _check_timing(duration, sample_rate, name: str = "duration") -> tuple[float, int]:
+    """A positive duration in seconds and a sample rate in Hz whose clip stays within MAX_SAMPLES."""
+    sample_rate = checks.integer(sample_rate, "sample_rate", low=1, high=MAX_SAMPLE_RATE)
+    duration = checks.number(duration, name, low=0, low_open=True)
+    if duration * sample_rate > MAX_SAMPLES:
+        raise ValueError(f"{name} * sample_rate = {duration * sample_rate:.3g} samples is more than MAX_SAMPLES = "
+                         f"{MAX_SAMPLES} ({MAX_SAMPLES / SAMPLE_RATE / 60:.0f} minutes at {SAMPLE_RATE} Hz)")
+    return duration, sample_rate
+
+
 def object_sound(obj: Obj, duration: float = 0.5, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """The note an object plays: (2, samples) float32, with a short attack and decay."""
-    if duration <= 0 or sample_rate <= 0:
-        raise ValueError(f"duration and sample_rate must be positive, got {duration}, {sample_rate}")
+    checks.instance(obj, "obj", Obj)
+    duration, sample_rate = _check_timing(duration, sample_rate)
     f0 = COLOUR_PITCH[obj.colour]
     if f0 * len(SHAPE_HARMONICS[obj.shape]) >= sample_rate / 2:
         raise ValueError(f"sample_rate {sample_rate} Hz is too low for a {obj.colour} {obj.shape}: "
@@ -49,6 +63,7 @@ def object_sound(obj: Obj, duration: float = 0.5, sample_rate: int = SAMPLE_RATE
 
 def scene_sound(scene, duration: float = 0.4, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """The scene scanned left to right: each object's note in turn, (2, samples)."""
+    scene = check_scene(scene)
     if not scene:
         raise ValueError("an empty scene makes no sound")
     return torch.cat([object_sound(o, duration, sample_rate) for o in sorted(scene, key=lambda o: o.x)], dim=1)
@@ -76,11 +91,14 @@ def mixture(objects, duration: float = 1.0, note: float = 0.5, seed: int = 0, sa
     overlap=True starts each note at a random time (deterministic from ``seed``), so notes
     overlap; overlap=False spaces them evenly, one after the other (duration >= n * note).
     """
-    objects = tuple(objects)
+    objects = check_scene(objects, "objects")
     if not objects:
-        raise ValueError("a mixture needs at least one object")
+        raise ValueError("objects is empty: a mixture needs at least one object")
+    duration, sample_rate = _check_timing(duration, sample_rate)
+    note = checks.number(note, "note")
     if not 0 < note <= duration:
         raise ValueError(f"need 0 < note <= duration, got note={note}, duration={duration}")
+    seed, overlap = checks.seed(seed), checks.flag(overlap, "overlap")
     n, total, length = len(objects), int(round(duration * sample_rate)), int(round(note * sample_rate))
     if overlap:
         g = torch.Generator().manual_seed(seed)
@@ -92,7 +110,8 @@ def mixture(objects, duration: float = 1.0, note: float = 0.5, seed: int = 0, sa
         starts = [i * (total // n) for i in range(n)]
     sources = torch.zeros(n, 2, total)
     for i, (obj, start) in enumerate(zip(objects, starts)):
-        sources[i, :, start:start + length] = object_sound(obj, note, sample_rate)[:, :length]
+        clip = object_sound(obj, note, sample_rate)[:, :length]  # int(note * sr) samples: may be one short of length
+        sources[i, :, start:start + clip.shape[1]] = clip
     return Mixture(sources.sum(0), sources, objects, tuple(s / sample_rate for s in starts), sample_rate)
 
 
@@ -107,12 +126,17 @@ def save_wav(path, audio: torch.Tensor, sample_rate: int = SAMPLE_RATE, subtype:
     """
     import soundfile as sf
 
-    if subtype not in WAV_SUBTYPES:
-        raise ValueError(f"unknown subtype {subtype!r}; valid choices: {', '.join(WAV_SUBTYPES)}")
-    audio = torch.as_tensor(audio)
+    path = checks.path(path)
+    checks.choice(subtype, "subtype", WAV_SUBTYPES)
+    sample_rate = checks.integer(sample_rate, "sample_rate", low=1, high=MAX_SAMPLE_RATE)
+    audio = checks.tensor(audio, "audio", finite=False)
     if audio.ndim not in (1, 2) or not audio.is_floating_point():
         raise ValueError(f"audio must be float (samples,) or (channels, samples), got {tuple(audio.shape)} "
                          f"of dtype {audio.dtype}")
+    if audio.ndim == 2 and audio.shape[0] == 0:
+        raise ValueError(f"audio has no channels: shape {tuple(audio.shape)}; expected (channels, samples)")
+    if audio.dtype not in (torch.float32, torch.float64):
+        audio = audio.float()  # soundfile writes float32/float64 only
     peak = audio.abs().max().item() if audio.numel() else 0.0
     if not math.isfinite(peak):
         raise ValueError("audio contains NaN or inf samples")
@@ -120,14 +144,27 @@ def save_wav(path, audio: torch.Tensor, sample_rate: int = SAMPLE_RATE, subtype:
         raise ValueError(f"audio peaks at {peak:.3f} > 1 and would clip in PCM_16; divide by its peak "
                          f"or use subtype='FLOAT'")
     data = audio.detach().cpu().numpy()
-    sf.write(str(path), data.T if data.ndim == 2 else data, int(sample_rate), subtype=subtype)
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"path {str(path)!r} is a folder; give a file name such as {str(path / 'clip.wav')!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        sf.write(str(path), data.T if data.ndim == 2 else data, sample_rate, subtype=subtype, format="WAV")
+    except sf.LibsndfileError as exc:
+        raise OSError(f"cannot write a WAV file at path {str(path)!r}: {exc}") from None
 
 
 def load_wav(path) -> tuple[torch.Tensor, int]:
     """Read a WAV (or any soundfile format) as float32 (channels, samples) and its sample rate."""
     import soundfile as sf
 
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+    checks.path(path)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no sound file at path {str(path)!r}")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+    except sf.LibsndfileError as exc:
+        raise ValueError(f"path {str(path)!r} is not a sound file soundfile can read: {exc}") from None
     return torch.from_numpy(data.T.copy()), int(sr)
 
 
