@@ -220,3 +220,17 @@ def test_public_attention_step_matches_the_decoder():
     torch.testing.assert_close(alpha.sum(-1), torch.ones(3))
     gate = torch.sigmoid(sat.gate(h))
     torch.testing.assert_close(z, gate * (alpha.unsqueeze(-1) * ann).sum(1))
+
+
+def test_show_and_tell_forget_gate_starts_open():
+    # the image enters once, before the first word: the forget gate must start near 1 (bias 3 ->
+    # sigmoid(3) = 0.95) so that its trace survives the caption; 0 restores PyTorch's default
+    torch.manual_seed(0)
+    H = 16
+    model = ShowAndTell(V, dim=8, embed_dim=8, hidden=H, width=4, image_size=16)
+    forget = model.lstm.bias_ih_l0[H:2 * H] + model.lstm.bias_hh_l0[H:2 * H]
+    assert torch.allclose(forget, torch.full((H,), 3.0))
+    plain = ShowAndTell(V, dim=8, embed_dim=8, hidden=H, width=4, image_size=16, forget_bias=0.0)
+    assert (plain.lstm.bias_ih_l0[H:2 * H] + plain.lstm.bias_hh_l0[H:2 * H]).abs().max() == 0
+    # other gates keep PyTorch's initialisation
+    assert model.lstm.bias_ih_l0[:H].abs().max() <= 1 / H ** 0.5
