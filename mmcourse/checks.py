@@ -38,9 +38,10 @@ def _must(kind: str, low=None, high=None, low_open: bool = False) -> str:
 
 def integer(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an ``int`` in [low, high]; a bool, a float (even 3.0) or a string is a TypeError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {_must('an int', low, high)}, got {value!r} ({_type_name(value)})")
-    value = int(value)
+    if type(value) is not int:  # the common case skips the slower ABC check
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be {_must('an int', low, high)}, got {value!r} ({_type_name(value)})")
+        value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be {_must('an int', low, high)}, got {value}")
     return value
@@ -52,7 +53,7 @@ def number(value, name: str, *, low: float | None = None, high: float | None = N
 
     NaN is always refused; so is +-inf unless ``finite=False``.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be {_must('a number', low, high, low_open)}, got {value!r} ({_type_name(value)})")
     try:
         value = float(value)
@@ -100,6 +101,9 @@ def items(value, name: str, kind: type | tuple | None = None, *, nonempty: bool 
     """``value`` - a list, tuple or other iterable, but not a string, bytes, a dict or a tensor -
     as a tuple, each element an instance of ``kind`` (if given), at least one if ``nonempty``
     and at most ``max_len``."""
+    if type(value) is tuple and (kind is None or all(isinstance(v, kind) for v in value)) and (
+            value or not nonempty) and (max_len is None or len(value) <= max_len):
+        return value  # the common case, fast
     if isinstance(value, (str, bytes, dict)) or torch.is_tensor(value) or not hasattr(value, "__iter__"):
         raise TypeError(f"{name} must be a list or tuple, got {_short(value)} ({_type_name(value)})")
     value = tuple(value)
@@ -107,7 +111,7 @@ def items(value, name: str, kind: type | tuple | None = None, *, nonempty: bool 
         raise ValueError(f"{name} is empty: it needs at least one element")
     if max_len is not None and len(value) > max_len:
         raise ValueError(f"{name} has {len(value)} elements, more than the {max_len} allowed")
-    if kind is not None:
+    if kind is not None and not all(isinstance(v, kind) for v in value):  # the message only when needed
         for i, v in enumerate(value):
             instance(v, f"{name}[{i}]", kind)
     return value

@@ -106,6 +106,8 @@ def check_scenes(scenes, name: str = "scenes") -> list:
     scenes = checks.items(scenes, name)
     if not scenes:
         raise ValueError(f"{name} is empty: render needs at least one scene")
+    if all(type(s) is tuple and all(type(o) is Obj for o in s) for s in scenes):  # the usual case, fast
+        return list(scenes)
     return [check_scene(s, f"{name}[{i}]") for i, s in enumerate(scenes)]
 
 
