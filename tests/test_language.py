@@ -131,11 +131,14 @@ def test_held_out_synonyms_are_unknown_to_the_training_vocabulary():
 
     vocab = build_vocab()
     assert all(w in vocab and s not in vocab for w, s in HELD_OUT_SYNONYMS.items())
-    scene = (Obj("circle", "purple", "large", 0.2, 0.5), Obj("triangle", "orange", "small", 0.8, 0.5))
-    for cap in held_out_captions(scene, 4, rng=1, synonyms=True):
-        words = cap.split()
+    scene = (Obj("circle", "purple", "large", 0.2, 0.5), Obj("triangle", "orange", "small", 0.8, 0.5),
+             Obj("square", "red", "large", 0.5, 0.2))  # three objects: "a, b and c"
+    caps = [c for seed in range(6) for c in held_out_captions(scene, 4, rng=seed, synonyms=True)]
+    assert any("," in c for c in caps)  # a word before punctuation ("circle,") is replaced too
+    for cap in caps:
+        words = re.findall(r"[a-z]+", cap)
         assert "violet disc" in cap and "orange triangle" in cap
-        assert not {"purple", "circle", "large", "small"} & set(words)
+        assert not {"purple", "circle", "square", "large", "small"} & set(words)
         for a, w in zip(words, words[1:]):  # articles still agree with the word that follows
             if a in ("a", "an"):
                 assert a == ("an" if w[0] in "aeiou" else "a")

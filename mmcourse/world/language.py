@@ -522,10 +522,9 @@ def held_out_captions(scene, n: int = 2, rng=None, synonyms: bool = False) -> li
         size = bool(rng.integers(2)) or needs_size
         order = [scene[i] for i in rng.permutation(len(scene))]
         text = HELD_OUT_TEMPLATES[t].format(objs=_join([_phrase(o, size) for o in order]))
-        if synonyms:
-            words = [HELD_OUT_SYNONYMS.get(w, w) for w in text.split(" ")]
-            words = [article(words[i + 1]) if w in ("a", "an") else w for i, w in enumerate(words)]
-            text = " ".join(words)
+        if synonyms:  # whole words, also before punctuation ("circle,"), then the articles again
+            text = re.sub(r"[a-z]+", lambda m: HELD_OUT_SYNONYMS.get(m.group(), m.group()), text)
+            text = re.sub(r"\b(?:a|an) ([a-z]+)", lambda m: f"{article(m.group(1))} {m.group(1)}", text)
         out.append(text)
     return out
 
