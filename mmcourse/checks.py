@@ -195,3 +195,121 @@ def tensor(x, name: str, *, dtype: str | None = None, ndim: int | None = None, m
         if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
             raise ValueError(f"{name} contains NaN or inf values")
     return x
+
+
+# ------------------------------------------------------------------ model inputs (mmcourse.models)
+# A model's forward pass is called thousands of times in training: these checks look at shapes
+# and dtypes (Python comparisons) and make at most one reduction over the data (a sum for NaN,
+# a min/max for ids), which costs little next to the layers the data goes through.
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def model_dtype(x: torch.Tensor, name: str, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` must be a floating-point tensor of ``dtype`` (the dtype of the model's parameters);
+    under autocast on ``x``'s device any floating dtype is let through (autocast casts it)."""
+    if x.dtype == dtype:
+        return x
+    if x.is_floating_point() and torch.is_autocast_enabled(x.device.type):
+        return x
+    raise TypeError(f"{name} must be a {_dtype_name(dtype)} tensor (the dtype of the model's parameters), "
+                    f"got {_dtype_name(x.dtype)}; use {name}.to(torch.{_dtype_name(dtype)})")
+
+
+def images(x, name: str, *, channels: int, dtype: torch.dtype, min_size: int = 1, size: int | None = None,
+           uint8: bool = False, expected: str | None = None) -> torch.Tensor:
+    """A non-empty batch of images (B, channels, H, W) for a model whose parameters are ``dtype``:
+    floating point of that dtype, or uint8 if ``uint8`` (the caller scales it); H and W at
+    least ``min_size``, or both equal to ``size``; no NaN or inf. Returned unchanged.
+
+    ``expected`` replaces "a batch of images (B, C, H, W)" in messages.
+    A tensor of the wrong kind (uint8 where floats are needed, integers, bool) is a TypeError;
+    a wrong shape or value a ValueError."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a tensor of images (B, {channels}, H, W), got {_short(x)} ({_type_name(x)})")
+    side = f"{size}, {size}" if size is not None else "H, W"
+    want = expected or f"a batch of images (B, {channels}, {side})"
+    if x.ndim != 4 or x.shape[1] != channels or (size is not None and (x.shape[2] != size or x.shape[3] != size)):
+        raise ValueError(f"{name} must be {want}, got shape {tuple(x.shape)}")
+    if x.shape[2] < min_size or x.shape[3] < min_size:
+        raise ValueError(f"{name} must be at least {min_size} x {min_size} pixels, got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
+    if x.dtype == torch.uint8:
+        if uint8:
+            return x
+        raise TypeError(f"{name} must be float images in [0, 1] ({_dtype_name(dtype)}), got uint8; "
+                        f"scale them first: {name}.float() / 255")
+    model_dtype(x, name, dtype)
+    if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or inf values")
+    return x
+
+
+def token_ids(x, name: str, vocab_size: int, *, ndim: int = 2, ignore: int | None = None,
+              what: str = "token ids") -> torch.Tensor:
+    """Ids (token ids, class indices): an integer tensor (or a list / numpy array of integers)
+    of ``ndim`` axes with every id in [0, vocab_size) - ``ignore``, a padding id that is never
+    looked up, may also appear. Returned as int64 (the same tensor when it is int64 already,
+    so results do not change). One min/max reduction in the common case."""
+    if not torch.is_tensor(x):
+        x = tensor(x, name)
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise TypeError(f"{name} must be a tensor of {what} (int64), got dtype {_dtype_name(x.dtype)}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(x.shape)}")
+    if x.numel():
+        low, high = torch.stack(torch.aminmax(x)).tolist()
+        if low < 0 or high >= vocab_size:
+            bad = (x < 0) | (x >= vocab_size)
+            if ignore is not None:
+                bad &= x != ignore
+            if bad.any():
+                raise ValueError(f"{name} must hold {what} in [0, {vocab_size - 1}], got {x[bad][0].item()}")
+    return x.long()
+
+
+def lengths(x, name: str, n: int, *, low: int, high: int, high_is: str | None = None,
+            rows_of: str | None = None) -> torch.Tensor:
+    """Sequence lengths: a tensor (or list) of ``n`` integers, each in [low, high]; one min/max reduction.
+    In messages, ``high_is`` says where the upper bound comes from ("tokens.shape[1]") and
+    ``rows_of`` what holds the ``n`` sequences ("tokens")."""
+    x = tensor(x, name)
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integers (an int64 tensor), got dtype {_dtype_name(x.dtype)}")
+    if tuple(x.shape) != (n,):
+        per = f"row of {rows_of}" if rows_of else "sequence"
+        raise ValueError(f"{name} must have shape ({n},), one length per {per}, got {tuple(x.shape)}")
+    if n:
+        least, most = torch.stack(torch.aminmax(x)).tolist()
+        if least < low or most > high:
+            bound = f" ({high_is} = {high})" if high_is else ""
+            raise ValueError(f"{name} must be in [{low}, {high}]{bound}, got values from {least} to {most}")
+    return x
+
+
+def features(x, name: str, *, ndim: int | tuple = 2, dim: int | None = None, dtype: torch.dtype | None = None,
+             nonempty: bool = False, shape: str | None = None) -> torch.Tensor:
+    """A tensor of floating-point feature vectors: ``ndim`` axes (an int, or a tuple of the allowed
+    numbers; ``(1, None)`` means one or more), the last of size ``dim`` if given, of ``dtype``
+    (the model's) if given, at least one row if ``nonempty``, no NaN or inf. ``shape`` names
+    the expected shape in messages ("(B, D)"). Returned unchanged; one sum over the data."""
+    want = f" {shape}" if shape else ""
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a tensor{want}, got {_short(x)} ({_type_name(x)})")
+    if dtype is not None:
+        model_dtype(x, name, dtype)
+    elif not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor{want}, got dtype {_dtype_name(x.dtype)}")
+    allowed = ndim if isinstance(ndim, tuple) else (ndim,)
+    if x.ndim not in allowed and not (allowed[-1] is None and x.ndim >= allowed[0]):
+        axes = (f"{allowed[0]} or more" if allowed[-1] is None else " or ".join(map(str, allowed)))
+        raise ValueError(f"{name} must have {axes} dimension(s){want}, got shape {tuple(x.shape)}")
+    if dim is not None and x.shape[-1] != dim:
+        raise ValueError(f"{name} must have {dim} features in its last dimension{want}, got shape {tuple(x.shape)}")
+    if nonempty and x.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): it needs at least one row")
+    if x.numel() and not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or inf values")
+    return x

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from . import checks
+
 _META_TYPES = (str, int, float, bool, type(None))
 
 
@@ -133,12 +135,26 @@ def fit(model, batches, loss_fn, *, optimizer=None, lr: float = 1e-3, epochs: in
     return hist
 
 
+def _checkpoint_args(path, model, optimizer) -> Path:
+    """The arguments both checkpoint functions share: a file path, a module, None or an optimizer."""
+    path = checks.path(path, "path")
+    if path == "":
+        raise ValueError("path is empty; give a file name such as 'model.pt'")
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be None or a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    return Path(path)
+
+
 def save_checkpoint(path, model, optimizer=None, **meta) -> Path:
     """Save state dicts plus simple metadata (str/int/float/bool/None) to ``path``."""
+    path = _checkpoint_args(path, model, optimizer)
     for k, v in meta.items():
         if not isinstance(v, _META_TYPES):
             raise TypeError(f"checkpoint metadata {k!r} must be str/int/float/bool/None, got {type(v).__name__}")
-    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"path {str(path)!r} is a folder; give a file name such as {str(path / 'model.pt')!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"model": model.state_dict(), "meta": dict(meta)}
     if optimizer is not None:
@@ -148,16 +164,42 @@ def save_checkpoint(path, model, optimizer=None, **meta) -> Path:
 
 
 def load_checkpoint(path, model, optimizer=None, map_location="cpu") -> dict:
-    """Load a checkpoint written by save_checkpoint with ``weights_only=True``; returns its metadata."""
-    path = Path(path)
+    """Load a checkpoint written by save_checkpoint with ``weights_only=True``; returns its metadata.
+
+    The checkpoint is compared with ``model`` (and ``optimizer``) before anything is loaded: a
+    checkpoint of another architecture is a ValueError that lists what differs, and the model
+    is left as it was."""
+    path = _checkpoint_args(path, model, optimizer)
+    if path.is_dir():
+        raise IsADirectoryError(f"path {str(path)!r} is a folder, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     state = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or "model" not in state:
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise ValueError(f"{path} is not a checkpoint written by mmcourse.train.save_checkpoint")
-    model.load_state_dict(state["model"])
+    _check_state(state["model"], model.state_dict(), path)
     if optimizer is not None:
         if "optimizer" not in state:
             raise ValueError(f"{path} holds no optimizer state")
+        saved = [len(g["params"]) for g in state["optimizer"].get("param_groups", [])]
+        have = [len(g["params"]) for g in optimizer.param_groups]
+        if saved != have:
+            raise ValueError(f"optimizer does not match the checkpoint at {path}: parameters per group {have}, "
+                             f"the checkpoint's {saved}")
+    model.load_state_dict(state["model"])
+    if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])
     return state.get("meta", {})
+
+
+def _check_state(saved: dict, have: dict, path) -> None:
+    """A ValueError naming ``model`` unless the saved state dict has the model's keys and shapes."""
+    missing, unexpected = sorted(set(have) - set(saved)), sorted(set(saved) - set(have))
+    shapes = [f"{k} {tuple(saved[k].shape)} vs {tuple(v.shape)}" for k, v in have.items()
+              if k in saved and torch.is_tensor(saved[k]) and torch.is_tensor(v) and saved[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        parts = [f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}" if missing else "",
+                 f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}" if unexpected else "",
+                 f"other shapes (checkpoint vs model): {'; '.join(shapes[:5])}" if shapes else ""]
+        raise ValueError(f"model does not match the checkpoint at {path} (another architecture or size?): "
+                         + ", ".join(p for p in parts if p))

@@ -89,7 +89,7 @@ def test_beam_width_one_is_greedy(which):
 
 def test_decoders_validate_input():
     st, sat = _models()
-    with pytest.raises(ValueError, match="expected images"):
+    with pytest.raises(ValueError, match=r"images must be a batch of images \(B, 3, 16, 16\)"):
         sat(torch.rand(2, 3, 20, 20), torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 4]))
     with pytest.raises(ValueError, match="lengths"):
         st(torch.rand(2, 3, 16, 16), torch.ones(2, 4, dtype=torch.long), torch.tensor([4, 9]))
@@ -234,3 +234,100 @@ def test_show_and_tell_forget_gate_starts_open():
     assert (plain.lstm.bias_ih_l0[H:2 * H] + plain.lstm.bias_hh_l0[H:2 * H]).abs().max() == 0
     # other gates keep PyTorch's initialisation
     assert model.lstm.bias_ih_l0[:H].abs().max() <= 1 / H ** 0.5
+
+
+# ------------------------------------------------------------------ argument checks (issue 20)
+@pytest.mark.parametrize("which", [0, 1])
+def test_decoders_check_tokens_lengths_and_images(which):
+    model = _models()[which]
+    images, tokens, lengths = _batch()
+    logits, _ = model(images, tokens, lengths)
+    # other integer dtypes and a list of lengths give the same result; uint8 images are scaled
+    assert torch.equal(model(images, tokens.int(), lengths.tolist())[0], logits)
+    u8 = (images * 255).round().to(torch.uint8)
+    assert torch.equal(model(u8, tokens, lengths)[0], model(u8.float() / 255, tokens, lengths)[0])
+    with pytest.raises(ValueError, match=rf"tokens must hold token ids in \[0, {V - 1}\], got {V}"):
+        model(images, tokens.clamp(max=0) + V, lengths)
+    with pytest.raises(TypeError, match="tokens must be a tensor of token ids"):
+        model(images, tokens.float(), lengths)
+    with pytest.raises(TypeError, match="lengths must hold integers"):
+        model(images, tokens, lengths.float())
+    with pytest.raises(ValueError, match=r"lengths must be in \[2, 7\]"):
+        model(images, tokens, torch.tensor([7, 1, 5]))
+    with pytest.raises(TypeError, match="images must be a float32 tensor"):
+        model(images.double(), tokens, lengths)
+    with pytest.raises(ValueError, match="images contains NaN"):
+        model(images * float("nan"), tokens, lengths)
+    grid = model.encoder.grid(images)
+    with pytest.raises(ValueError, match="images contains NaN"):
+        model(grid * float("nan"), tokens, lengths)
+    with pytest.raises(ValueError, match="x contains NaN"):  # the encoder on its own names its own argument
+        model.encoder(grid * float("nan"))
+    with pytest.raises(TypeError, match="images must be a tensor"):
+        model.init_state(images.tolist())
+
+
+def test_decoder_constructors_check_their_arguments():
+    with pytest.raises(ValueError, match="pad_id"):
+        ShowAndTell(V, pad_id=V)
+    with pytest.raises(ValueError, match="dropout"):
+        ShowAttendTell(V, dropout=1.5)
+    with pytest.raises(TypeError, match="att_dim"):
+        ShowAttendTell(V, att_dim=None)
+    with pytest.raises(ValueError, match="forget_bias"):
+        ShowAndTell(V, forget_bias=float("nan"))
+
+
+def test_caption_loss_checks_shapes_ids_and_values():
+    images, tokens, lengths = _batch()
+    logits = torch.randn(3, 6, V)
+    loss = caption_loss(logits, tokens, PAD)
+    assert torch.equal(caption_loss(logits, tokens.int(), PAD), loss)
+    ignored = tokens.masked_fill(tokens == PAD, -100)  # an ignore index outside the vocabulary is fine
+    assert torch.equal(caption_loss(logits, ignored, -100), loss)
+    with pytest.raises(ValueError, match=r"logits \(N, T-1, V\) and tokens \(N, T\) do not match"):
+        caption_loss(logits[:, :5], tokens, PAD)
+    with pytest.raises(ValueError, match=rf"tokens must hold token ids in \[0, {V - 1}\]"):
+        caption_loss(logits, tokens + V, PAD)
+    with pytest.raises(ValueError, match="logits contains NaN"):
+        caption_loss(logits * float("nan"), tokens, PAD)
+    with pytest.raises(TypeError, match="logits must be a floating-point tensor"):
+        caption_loss(logits.long(), tokens, PAD)
+    with pytest.raises(ValueError, match="logits is empty"):
+        caption_loss(logits[:, :0], tokens[:, :1], PAD)
+    with pytest.raises(ValueError, match="pad_id"):
+        caption_loss(logits, tokens, 2 ** 63)
+
+
+def test_decoding_checks_its_arguments():
+    from mmcourse.models.captioning import MAX_DECODE_LEN, beam_step
+
+    st, sat = _models()
+    images = torch.rand(2, 3, 16, 16)
+    with pytest.raises(ValueError, match=rf"bos must be an int in \[0, {V - 1}\]"):
+        greedy(sat, images, V, EOS)
+    with pytest.raises(ValueError, match="max_len"):
+        greedy(sat, images, BOS, EOS, max_len=MAX_DECODE_LEN + 1)
+    with pytest.raises(TypeError, match="max_len"):
+        greedy(sat, images, BOS, EOS, max_len=None)
+    with pytest.raises(TypeError, match="images must be a float32 tensor"):
+        greedy(sat, images.double(), BOS, EOS)
+    with pytest.raises(TypeError, match="model must be a decoder"):
+        greedy(torch.nn.Linear(2, 2), images, BOS, EOS)
+    with pytest.raises(ValueError, match=rf"beam_width must be an int in \[1, {V}\]"):
+        beam_search(st, images[:1], BOS, EOS, beam_width=V + 1)
+    assert len(beam_search(st, images[:1], BOS, EOS, beam_width=V, max_len=3).tokens) <= 3
+    with pytest.raises(ValueError, match="length_penalty"):
+        beam_search(st, images[:1], BOS, EOS, length_penalty=1e300)
+    with pytest.raises(TypeError, match="image must be a float32 tensor"):
+        beam_search(st, images[:1].double(), BOS, EOS)
+    scores, logp = torch.zeros(2), torch.rand(2, 3).log()
+    with pytest.raises(ValueError, match=r"k must be at most B \* V = 6"):
+        beam_step(scores, logp, 7)
+    with pytest.raises(ValueError, match="NaN"):
+        beam_step(scores, logp * float("nan"), 2)
+    logp[0, 1] = float("-inf")  # a word ruled out, as beam_search does at max_len
+    top, _, _ = beam_step(scores, logp, 6)
+    assert top[-1] == float("-inf")
+    with pytest.raises(TypeError, match="logp must be a tensor"):
+        beam_step(scores, logp.tolist(), 2)

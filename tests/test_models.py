@@ -156,3 +156,118 @@ def test_dual_encoder_and_pair_batches():
     assert emb.shape == (10, 8) and torch.allclose(emb.norm(dim=-1), torch.ones(10), atol=1e-5)
     with pytest.raises(ValueError, match="batch_size"):
         data.pair_batches(1)
+
+
+# ------------------------------------------------------------------ argument checks (issue 20)
+def test_conv_encoder_refuses_bad_images_with_clear_errors():
+    enc = ConvEncoder(out_dim=8, width=4).eval()
+    x = torch.rand(2, 3, 16, 16)
+    with pytest.raises(TypeError, match=r"images.*uint8.*images\.float\(\) / 255"):
+        enc((x * 255).to(torch.uint8))  # ConvEncoder takes floats in [0, 1]: it says how to get them
+    with pytest.raises(TypeError, match="images must be a float32 tensor.*got float64"):
+        enc(x.double())
+    with pytest.raises(TypeError, match="images must be a tensor"):
+        enc(x.numpy())
+    with pytest.raises(ValueError, match="at least 8 x 8"):
+        enc(x[..., :4, :4])
+    with pytest.raises(ValueError, match="images is an empty batch"):
+        enc(x[:0])
+    with pytest.raises(ValueError, match="images contains NaN"):
+        enc(torch.full_like(x, float("nan")))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts anyway: any float dtype passes
+        assert enc(x.bfloat16()).shape == (2, 8)
+    assert enc.double()(x.double()).dtype == torch.float64  # the model's own dtype is the one asked for
+    for bad in ({"out_dim": 0}, {"width": 2.5}, {"in_channels": -1}):
+        with pytest.raises((TypeError, ValueError), match=next(iter(bad))):
+            ConvEncoder(**bad)
+
+
+def test_text_gru_checks_ids_and_lengths_and_takes_any_integer_dtype():
+    enc = TextGRU(vocab_size=20, out_dim=8, pad_id=0).eval()
+    tok, lengths = torch.tensor([[1, 5, 6, 2, 0], [1, 7, 2, 0, 0]]), torch.tensor([4, 3])
+    out = enc(tok, lengths)
+    assert torch.equal(enc(tok.int(), lengths.int()), out) and torch.equal(enc(tok, [4, 3]), out)
+    with pytest.raises(ValueError, match=r"tokens must hold token ids in \[0, 19\], got 20"):
+        enc(tok + 15, lengths)
+    with pytest.raises(ValueError, match="tokens must hold token ids"):
+        enc(-tok, lengths)
+    with pytest.raises(TypeError, match="tokens must be a tensor of token ids"):
+        enc(tok.float(), lengths)
+    with pytest.raises(TypeError, match="lengths must hold integers"):
+        enc(tok, lengths.float())
+    with pytest.raises(ValueError, match=r"lengths must have shape \(2,\), one length per row of tokens"):
+        enc(tok, lengths[:1])
+    with pytest.raises(ValueError, match=r"lengths must be in \[1, 5\] \(tokens.shape\[1\] = 5\)"):
+        enc(tok, torch.tensor([6, 3]))
+    with pytest.raises(ValueError, match="pad_id"):
+        TextGRU(vocab_size=20, pad_id=20)
+
+
+def test_projection_head_and_losses_check_their_inputs():
+    head = ProjectionHead(8, 4)
+    with pytest.raises(ValueError, match=r"x must have 8 features"):
+        head(torch.rand(3, 7))
+    with pytest.raises(TypeError, match="x must be a float32 tensor"):
+        head(torch.rand(3, 8).double())
+    with pytest.raises(ValueError, match="x contains NaN"):
+        head(torch.full((3, 8), float("nan")))
+    assert head(torch.rand(8)).shape == (4,) and head(torch.rand(2, 3, 8)).shape == (2, 3, 4)
+    with pytest.raises(ValueError, match="hidden"):
+        ProjectionHead(8, 4, hidden=0)
+    e = F.normalize(torch.rand(3, 4), dim=-1)
+    for scale in (float("nan"), 0.0, -1.0, 1e300):
+        with pytest.raises(ValueError, match="scale"):
+            info_nce(e, e, scale)
+    with pytest.raises(ValueError, match="scale"):
+        info_nce(e, e, torch.ones(2))
+    with pytest.raises(TypeError, match="img and txt must have one dtype"):
+        info_nce(e, e.double(), 1.0)
+    with pytest.raises(ValueError, match="img is empty"):
+        info_nce(e[:0], e[:0], 1.0)
+    with pytest.raises(TypeError, match="txt must be a tensor"):
+        info_nce(e, e.tolist(), 1.0)
+    with pytest.raises(ValueError, match="img .* and tag_emb .* must have one D"):
+        hinge_rank_loss(e, e[:, :3], torch.eye(3))
+    with pytest.raises(ValueError, match="margin"):
+        hinge_rank_loss(e, e, torch.eye(3), margin=-0.1)
+    with pytest.raises(ValueError, match="class_emb is empty"):
+        zero_shot(e, e[:0])
+    with pytest.raises(ValueError, match="must have one D"):
+        zero_shot(e, e[:, :2])
+    assert zero_shot(e[0], e).shape == ()  # one image (D,) gives one class
+    with pytest.raises(ValueError, match="old must have 1 or more dimension"):
+        analogy(e, torch.tensor(1.0), e[0])
+    with pytest.raises(ValueError, match="img, old and new must broadcast"):
+        analogy(e, e[:2], e[0])
+    with pytest.raises(ValueError, match="new contains NaN"):
+        analogy(e, e[0], torch.full((4,), float("nan")))
+
+
+def test_attribute_classifier_checks_images_and_labels():
+    from mmcourse.models.classifiers import AttributeClassifier
+
+    judge = AttributeClassifier(7, 5, 2, width=4)
+    images = torch.rand(4, 3, 16, 16)
+    with pytest.raises(TypeError, match=r"images\.float\(\) / 255"):
+        judge((images * 255).to(torch.uint8))
+    labels = {"colour": torch.tensor([0, 1, 2, 6]), "shape": torch.tensor([0, 1, 2, 4]), "size": torch.tensor([0, 1, 1, 0])}
+    assert judge.loss(images, labels).ndim == 0
+    with pytest.raises(ValueError, match=r"labels\['colour'\] must hold class indices in \[0, 6\], got 7"):
+        judge.loss(images, dict(labels, colour=labels["colour"] + 1))
+    with pytest.raises(ValueError, match=r"labels\['size'\] must hold one class per image"):
+        judge.loss(images, dict(labels, size=labels["size"][:2]))
+    with pytest.raises(TypeError, match="labels must be a dict"):
+        judge.loss(images, [labels])
+    with pytest.raises(ValueError, match="n_shapes"):
+        AttributeClassifier(7, 0, 2)
+
+
+def test_dual_encoder_and_embed_in_batches_check_their_arguments():
+    from mmcourse.models.contrastive import DualEncoder, embed_in_batches
+
+    with pytest.raises(TypeError, match="text_encoder.out_dim"):
+        DualEncoder(ConvEncoder(8, 4), torch.nn.Linear(3, 4))
+    with pytest.raises(ValueError, match="batch_size"):
+        embed_in_batches(lambda x: x, torch.rand(4, 2), batch_size=0)
+    with pytest.raises(ValueError, match="first dimension"):
+        embed_in_batches(lambda x, y: x, torch.rand(4, 2), torch.rand(3))

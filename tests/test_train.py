@@ -89,3 +89,36 @@ def test_fit_steps_a_scheduler_after_each_optimiser_step():
         fit(model, batches, lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(), optimizer=opt, scheduler=sched,
             epochs=1, progress=False)
     assert sched.last_epoch == 3 and opt.param_groups[0]["lr"] == 0.25
+
+
+def test_checkpoint_arguments_are_checked_before_anything_is_written_or_loaded(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    path = save_checkpoint(tmp_path / "m.pt", model, torch.optim.SGD(model.parameters(), lr=0.1))
+    for bad, name in ((None, "path"), (3, "path"), (b"m.pt", "path")):
+        with pytest.raises(TypeError, match=name):
+            save_checkpoint(bad, model)
+    with pytest.raises(ValueError, match="path is empty"):
+        save_checkpoint("", model)
+    with pytest.raises(IsADirectoryError, match="folder"):
+        save_checkpoint(tmp_path, model)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
+        save_checkpoint(tmp_path / "x.pt", "model")
+    with pytest.raises(TypeError, match="optimizer must be None or a torch.optim.Optimizer, got int"):
+        save_checkpoint(tmp_path / "x.pt", model, optimizer=3)
+    assert not (tmp_path / "x.pt").exists()
+    # another architecture: a ValueError that says what differs, and the model is left as it was
+    other = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    wider = torch.nn.Linear(3, 4)
+    before = [p.clone() for p in wider.parameters()]
+    with pytest.raises(ValueError, match=r"model does not match .*missing \['0.bias', '0.weight'\]"):
+        load_checkpoint(path, other)
+    with pytest.raises(ValueError, match=r"model does not match .*weight \(2, 3\) vs \(4, 3\)"):
+        load_checkpoint(path, wider)
+    assert all(torch.equal(a, b) for a, b in zip(before, wider.parameters()))
+    two = torch.nn.Linear(3, 2)
+    with pytest.raises(ValueError, match=r"optimizer does not match .*\[1\], the checkpoint's \[2\]"):
+        load_checkpoint(path, two, torch.optim.SGD([two.weight], lr=0.1))
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got NoneType"):
+        load_checkpoint(path, None)
+    with pytest.raises(IsADirectoryError):
+        load_checkpoint(tmp_path, model)

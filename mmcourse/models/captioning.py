@@ -27,7 +27,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .. import checks
 from .encoders import ConvEncoder
+
+MAX_DECODE_LEN = 1000  # words a decoder may emit before it must end (the world's captions have < 60)
+MAX_LENGTH_PENALTY = 10.0  # |length_penalty|: (words + 1) ** 10 stays far inside float range
 
 
 class CaptionEncoder(nn.Module):
@@ -50,6 +54,9 @@ class CaptionEncoder(nn.Module):
 
     def __init__(self, dim: int = 128, width: int = 32, image_size: int = 48):
         super().__init__()
+        dim = checks.integer(dim, "dim", low=1)
+        width = checks.integer(width, "width", low=1)
+        image_size = checks.integer(image_size, "image_size")
         if image_size % 8 or image_size < 16:
             raise ValueError(f"image_size must be a multiple of 8 and >= 16, got {image_size}")
         self.image_size, self.side, self.dim = image_size, image_size // 8, dim
@@ -84,22 +91,42 @@ class CaptionEncoder(nn.Module):
             self.cnn.eval()
         return self
 
+    def check_input(self, x, name: str = "x") -> torch.Tensor:
+        """Validate what the encoder reads (``name``: the argument's name in messages): images
+        (B, 3, image_size, image_size), float in [0, 1] of the model's dtype or uint8, or the CNN's
+        grid (B, L, C) of the model's dtype; a non-empty batch, no NaN or inf. Returned unchanged."""
+        s, L, C = self.image_size, self.locations, self.cnn.channels
+        expected = f"a batch of images (B, 3, {s}, {s}) or of the CNN's grid features (B, {L}, {C})"
+        if not torch.is_tensor(x):
+            raise TypeError(f"{name} must be a tensor: {expected}, got {type(x).__name__}")
+        if x.ndim == 3:
+            if tuple(x.shape[1:]) != (L, C):
+                raise ValueError(f"{name} must be {expected}, got shape {tuple(x.shape)}")
+            return checks.features(x, name, ndim=3, dtype=self.proj.weight.dtype, nonempty=True,
+                                   shape=f"(B, {L}, {C}) (grid features)")
+        if x.ndim != 4:
+            raise ValueError(f"{name} must be {expected}, got shape {tuple(x.shape)}")
+        return checks.images(x, name, channels=3, size=s, dtype=self.cnn.fc.weight.dtype, uint8=True, expected=expected)
+
     def grid(self, images: torch.Tensor) -> torch.Tensor:
-        """The CNN's annotation grid (B, L, C) of images (B, 3, H, W)."""
-        if images.ndim != 4 or tuple(images.shape[1:]) != (3, self.image_size, self.image_size):
-            raise ValueError(f"expected images (B, 3, {self.image_size}, {self.image_size}), got {tuple(images.shape)}")
+        """The CNN's annotation grid (B, L, C) of images (B, 3, H, W) (float in [0, 1] or uint8)."""
+        checks.images(images, "images", channels=3, size=self.image_size, dtype=self.cnn.fc.weight.dtype, uint8=True)
+        return self._grid(images)
+
+    def _grid(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype == torch.uint8:
             images = images.float() / 255
         return self.cnn(images, grid=True)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, *, _checked: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: images or the CNN's grid (see ``check_input``) -> annotations (B, L, dim), global (B, dim).
+        (``_checked``: the decoders checked x already, under their argument's name.)"""
+        if not _checked:
+            self.check_input(x, "x")
         if x.ndim == 3:
-            if tuple(x.shape[1:]) != (self.locations, self.cnn.channels):
-                raise ValueError(f"expected CNN grid features (B, {self.locations}, {self.cnn.channels}), "
-                                 f"got {tuple(x.shape)}")
             fmap = x
         else:
-            fmap = self.grid(x)
+            fmap = self._grid(x)  # checked above
         ann = F.relu(self.proj(fmap)) + self.pos + self.coord(self.coords)  # (B, L, D)
         return ann, self.fc(self.norm(ann.flatten(1)))
 
@@ -137,15 +164,27 @@ class GridTagger(nn.Module):
         return [(lg.argmax(-1)[obj] == labels[:, j].flatten(1)[obj]).float().mean().item() for j, lg in enumerate(logits)]
 
 
-def _check_tokens(tokens: torch.Tensor, lengths: torch.Tensor, images: torch.Tensor) -> int:
-    """Validate a teacher-forcing batch; returns k, the number of captions per image."""
-    if tokens.ndim != 2 or lengths.shape != tokens.shape[:1] or len(images) == 0 or len(tokens) % len(images):
-        raise ValueError(f"expected images (B, ...), tokens (k * B, T) and lengths (k * B,), got {tuple(images.shape)}, "
-                         f"{tuple(tokens.shape)}, {tuple(lengths.shape)}")
-    if lengths.min() < 2 or lengths.max() > tokens.shape[1]:
-        raise ValueError(f"lengths must count <start> and <end> (>= 2) and fit in T={tokens.shape[1]}, "
-                         f"got {lengths.min().item()}..{lengths.max().item()}")
-    return len(tokens) // len(images)
+def _check_tokens(tokens, lengths, images: torch.Tensor, vocab_size: int):
+    """Validate a teacher-forcing batch for images already checked: tokens (k * B, T) ids of the
+    vocabulary, lengths (k * B,) counting <start> and <end>. Returns tokens (int64), lengths
+    and k, the number of captions per image."""
+    tokens = checks.token_ids(tokens, "tokens", vocab_size)
+    if len(tokens) == 0 or len(tokens) % len(images):
+        raise ValueError(f"tokens must hold k captions per image, (k * B, T) rows for images (B, ...), got "
+                         f"tokens {tuple(tokens.shape)} for images {tuple(images.shape)}")
+    if tokens.shape[1] < 2:
+        raise ValueError(f"tokens must have T >= 2 columns (<start> ... <end>), got shape {tuple(tokens.shape)}")
+    lengths = checks.lengths(lengths, "lengths", len(tokens), low=2, high=tokens.shape[1],
+                             high_is="tokens.shape[1]", rows_of="tokens")
+    return tokens, lengths, len(tokens) // len(images)
+
+
+def _check_decoder_sizes(vocab_size, dim, embed_dim, hidden, pad_id, dropout) -> tuple:
+    vocab_size = checks.integer(vocab_size, "vocab_size", low=1)
+    sizes = tuple(checks.integer(v, n, low=1) for v, n in ((dim, "dim"), (embed_dim, "embed_dim"), (hidden, "hidden")))
+    pad_id = checks.integer(pad_id, "pad_id", low=0, high=vocab_size - 1)
+    checks.number(dropout, "dropout", low=0, high=1)
+    return (vocab_size, *sizes, pad_id)
 
 
 class ShowAndTell(nn.Module):
@@ -156,6 +195,9 @@ class ShowAndTell(nn.Module):
                  width: int = 32, image_size: int = 48, pad_id: int = 0, dropout: float = 0.0,
                  forget_bias: float = 3.0):
         super().__init__()
+        vocab_size, dim, embed_dim, hidden, pad_id = _check_decoder_sizes(vocab_size, dim, embed_dim, hidden, pad_id,
+                                                                          dropout)
+        checks.number(forget_bias, "forget_bias")
         self.encoder = CaptionEncoder(dim, width, image_size)
         # LayerNorm keeps the one image input on the scale of a word embedding (see also
         # CaptionEncoder.norm: without both, every image got nearly the same caption)
@@ -179,8 +221,9 @@ class ShowAndTell(nn.Module):
         """Logits (N, T-1, V) for tokens[:, 1:]; positions past a caption's end are padding.
         ``tokens`` may hold k captions per image (N = k * B, consecutive rows): each image is
         encoded once and shared by its k captions."""
-        k = _check_tokens(tokens, lengths, images)
-        _, g = self.encoder(images)
+        self.encoder.check_input(images, "images")
+        tokens, lengths, k = _check_tokens(tokens, lengths, images, self.vocab_size)
+        _, g = self.encoder(images, _checked=True)
         g = g.repeat_interleave(k, 0)
         x = torch.cat([self.image_in(g).unsqueeze(1), self.embed(tokens[:, :-1])], 1)  # image, <start>, w1..
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -189,7 +232,9 @@ class ShowAndTell(nn.Module):
         return self.out(self.drop(out[:, 1:])), None
 
     def init_state(self, images):
-        _, g = self.encoder(images)
+        """The decoder's state after reading ``images`` (B, 3, H, W) or their grid (B, L, C)."""
+        self.encoder.check_input(images, "images")
+        _, g = self.encoder(images, _checked=True)
         _, (h, c) = self.lstm(self.image_in(g).unsqueeze(1))
         return h[0], c[0]
 
@@ -212,6 +257,9 @@ class ShowAttendTell(nn.Module):
     def __init__(self, vocab_size: int, dim: int = 128, embed_dim: int = 64, hidden: int = 256,
                  att_dim: int = 128, width: int = 32, image_size: int = 48, pad_id: int = 0, dropout: float = 0.0):
         super().__init__()
+        vocab_size, dim, embed_dim, hidden, pad_id = _check_decoder_sizes(vocab_size, dim, embed_dim, hidden, pad_id,
+                                                                          dropout)
+        att_dim = checks.integer(att_dim, "att_dim", low=1)
         self.encoder = CaptionEncoder(dim, width, image_size)
         self.init_h, self.init_c = nn.Linear(dim, hidden), nn.Linear(dim, hidden)
         self.att_a, self.att_h, self.att_v = nn.Linear(dim, att_dim), nn.Linear(hidden, att_dim), nn.Linear(att_dim, 1)
@@ -251,8 +299,9 @@ class ShowAttendTell(nn.Module):
         by length, so at step t only the captions still running are computed: padded steps
         never touch the state, and their logits and attention are zero. As in ShowAndTell,
         ``tokens`` may hold k captions per image (N = k * B)."""
-        k = _check_tokens(tokens, lengths, images)
-        ann, _ = self.encoder(images)
+        self.encoder.check_input(images, "images")
+        tokens, lengths, k = _check_tokens(tokens, lengths, images, self.vocab_size)
+        ann, _ = self.encoder(images, _checked=True)
         order = lengths.argsort(descending=True, stable=True)
         ann = ann.repeat_interleave(k, 0)[order]
         ann_proj = self.att_a(ann)
@@ -272,7 +321,9 @@ class ShowAttendTell(nn.Module):
         return logits, F.pad(torch.stack(alphas, 1), (0, 0, 0, pad))[inverse]
 
     def init_state(self, images):
-        ann, _ = self.encoder(images)
+        """The decoder's state after reading ``images`` (B, 3, H, W) or their grid (B, L, C)."""
+        self.encoder.check_input(images, "images")
+        ann, _ = self.encoder(images, _checked=True)
         h, c = self._start(ann)
         return h, c, ann, self.att_a(ann)
 
@@ -284,21 +335,32 @@ class ShowAttendTell(nn.Module):
 
 
 def caption_loss(logits: torch.Tensor, tokens: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
-    """Mean cross-entropy of the next word over real (non-padding) positions."""
+    """Mean cross-entropy of the next word over real (non-padding) positions: logits (N, T-1, V)
+    for tokens (N, T) (ids in [0, V), or ``pad_id``, which is ignored)."""
+    checks.features(logits, "logits", ndim=3, shape="(N, T-1, V)")
+    if logits.numel() == 0:
+        raise ValueError(f"logits is empty (shape {tuple(logits.shape)}): nothing to score")
+    pad_id = checks.integer(pad_id, "pad_id", low=-2 ** 63, high=2 ** 63 - 1)  # torch's int64
+    tokens = checks.token_ids(tokens, "tokens", logits.shape[-1], ignore=pad_id)
+    if tokens.shape[0] != logits.shape[0] or tokens.shape[1] != logits.shape[1] + 1:
+        raise ValueError(f"logits (N, T-1, V) and tokens (N, T) do not match: got logits {tuple(logits.shape)} and "
+                         f"tokens {tuple(tokens.shape)}")
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), ignore_index=pad_id)
 
 
 def doubly_stochastic(alphas: torch.Tensor) -> torch.Tensor:
     """Xu et al.'s regulariser sum_i (1 - sum_t alpha_ti)^2, averaged over the batch: every
     location should receive, over the whole caption, about one unit of attention.
-    Padded steps carry alpha = 0 (see ShowAttendTell.forward), so they add nothing."""
+    Padded steps carry alpha = 0 (see ShowAttendTell.forward), so they add nothing. alphas (N, T, L)."""
+    checks.features(alphas, "alphas", ndim=3, shape="(N, T, L)")
     return ((1 - alphas.sum(1)) ** 2).sum(1).mean()
 
 
 @torch.no_grad()
 def log_likelihood(model, images, tokens, lengths) -> torch.Tensor:
     """log p(caption | image) under teacher forcing, one value per row (B,)."""
-    logits, _ = model(images, tokens, lengths)
+    logits, _ = model(images, tokens, lengths)  # the model checks its inputs
+    tokens = checks.token_ids(tokens, "tokens", logits.shape[-1])
     logp = torch.log_softmax(logits, -1).gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
     return (logp * (tokens[:, 1:] != model.pad_id)).sum(1)
 
@@ -312,17 +374,30 @@ class Caption:
     attention: torch.Tensor | None = None
 
 
-def _check_decode(images, max_len):
-    if images.ndim not in (3, 4):
-        raise ValueError(f"expected a batch of images (B, 3, H, W) or grid features (B, L, C), got {tuple(images.shape)}")
-    if max_len < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
+def _check_decode(model, images, name: str, bos, eos, max_len) -> tuple:
+    """Validate a decoding call: a model with ``init_state`` and ``step``, its input ``name``,
+    <start> and <end> ids of its vocabulary, max_len in [1, MAX_DECODE_LEN]. Returns bos, eos, max_len."""
+    if not (callable(getattr(model, "init_state", None)) and callable(getattr(model, "step", None))):
+        raise TypeError(f"model must be a decoder with init_state and step (ShowAndTell, ShowAttendTell), "
+                        f"got {type(model).__name__}")
+    check = getattr(getattr(model, "encoder", None), "check_input", None)
+    if check is not None:
+        check(images, name)
+    else:
+        checks.tensor(images, name, finite=False)
+        if images.ndim not in (3, 4) or len(images) == 0:
+            raise ValueError(f"{name} must be a batch of images (B, 3, H, W) or grid features (B, L, C), "
+                             f"got {tuple(images.shape)}")
+    vocab = getattr(model, "vocab_size", None)
+    high = vocab - 1 if isinstance(vocab, int) else None
+    bos, eos = checks.integer(bos, "bos", low=0, high=high), checks.integer(eos, "eos", low=0, high=high)
+    return bos, eos, checks.integer(max_len, "max_len", low=1, high=MAX_DECODE_LEN)
 
 
 @torch.no_grad()
 def greedy(model, images, bos: int, eos: int, max_len: int = 40, **step_kwargs) -> list[Caption]:
     """The most likely word at every step, for a batch of images, until <end> or max_len words."""
-    _check_decode(images, max_len)
+    bos, eos, max_len = _check_decode(model, images, "images", bos, eos, max_len)
     state = model.init_state(images)
     n = len(images)
     words = torch.full((n,), bos, dtype=torch.long, device=images.device)
@@ -353,10 +428,21 @@ def beam_step(scores: torch.Tensor, logp: torch.Tensor, k: int):
     """One step of beam search. ``scores`` (B,): log p of each of the B partial captions so far;
     ``logp`` (B, V): log p of every next word after each. Of the B * V extensions keep the ``k``
     with the highest total log-probability; returns their scores (k,), the partial caption each
-    extends (k,) and the word it adds (k,), best first."""
+    extends (k,) and the word it adds (k,), best first. -inf (a word ruled out) is allowed, NaN is not."""
+    for x, name in ((scores, "scores"), (logp, "logp")):
+        if not torch.is_tensor(x):
+            raise TypeError(f"{name} must be a tensor, got {type(x).__name__}")
+        if x.is_complex() or x.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers (log-probabilities), got dtype {x.dtype}")
     if scores.ndim != 1 or logp.ndim != 2 or len(scores) != len(logp):
         raise ValueError(f"expected scores (B,) and logp (B, V), got {tuple(scores.shape)} and {tuple(logp.shape)}")
+    k = checks.integer(k, "k", low=1)
+    if k > logp.numel():
+        raise ValueError(f"k must be at most B * V = {logp.numel()}, the extensions of scores (B,) = "
+                         f"{tuple(scores.shape)} by logp (B, V) = {tuple(logp.shape)}, got {k}")
     total = (scores.unsqueeze(1) + logp).flatten()  # (B * V,): row b, word w at b * V + w
+    if total.is_floating_point() and torch.isnan(total).any():
+        raise ValueError("scores and logp must not hold NaN")
     top, idx = total.topk(k)
     return top, idx // logp.shape[1], idx % logp.shape[1]
 
@@ -369,12 +455,16 @@ def beam_search(model, image, bos: int, eos: int, beam_width: int = 3, max_len: 
     the search stops when no beam is left or after ``max_len`` words. Finished captions are
     ranked by log p / (number of words + 1) ** length_penalty (0: plain log-probability,
     which favours short captions; 1: mean log-probability per word)."""
-    if len(image) != 1 or image.ndim not in (3, 4):
-        raise ValueError(f"beam_search decodes one image at a time, a batch of one, got shape {tuple(image.shape)}; "
-                         f"use image[None] for a single image and loop over a batch")
-    _check_decode(image, max_len)
-    if beam_width < 1:
-        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    if not torch.is_tensor(image):
+        raise TypeError(f"image must be a tensor, a batch of one: (1, 3, H, W) or (1, L, C), "
+                        f"got {type(image).__name__}")
+    if image.ndim not in (3, 4) or len(image) != 1:
+        raise ValueError(f"beam_search decodes one image at a time: image must be a batch of one, got shape "
+                         f"{tuple(image.shape)}; use image[None] for a single image and loop over a batch")
+    bos, eos, max_len = _check_decode(model, image, "image", bos, eos, max_len)
+    vocab = getattr(model, "vocab_size", None)
+    beam_width = checks.integer(beam_width, "beam_width", low=1, high=vocab if isinstance(vocab, int) else None)
+    length_penalty = checks.number(length_penalty, "length_penalty", low=-MAX_LENGTH_PENALTY, high=MAX_LENGTH_PENALTY)
     state = model.init_state(image)
     words = torch.full((1,), bos, dtype=torch.long, device=image.device)
     scores = torch.zeros(1, device=image.device)

@@ -14,6 +14,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import checks
+
+MIN_IMAGE_SIZE = 8  # pixels a side: ConvEncoder downsamples by 8 (an image of 4 x 4 has no grid left)
+
 
 def _cbr(c_in, c_out, k=3, stride=1):
     return [nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
@@ -29,7 +33,9 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, out_dim: int = 128, width: int = 32, in_channels: int = 3):
         super().__init__()
-        w = width
+        out_dim = checks.integer(out_dim, "out_dim", low=1)
+        w = width = checks.integer(width, "width", low=1)
+        in_channels = checks.integer(in_channels, "in_channels", low=1)
         self.in_channels = in_channels
         self.features = nn.Sequential(*_cbr(in_channels, w, 5, 2), *_cbr(w, 2 * w), nn.MaxPool2d(2),
                                       *_cbr(2 * w, 4 * w), nn.MaxPool2d(2), *_cbr(4 * w, 4 * w))
@@ -38,8 +44,9 @@ class ConvEncoder(nn.Module):
         self.out_dim = out_dim
 
     def forward(self, images: torch.Tensor, grid: bool = False) -> torch.Tensor:
-        if images.ndim != 4 or images.shape[1] != self.in_channels:
-            raise ValueError(f"expected images (B, {self.in_channels}, H, W), got {tuple(images.shape)}")
+        """images (B, in_channels, H, W), float in [0, 1] of the model's dtype (uint8 images are
+        refused: scale them with ``images.float() / 255``), H and W >= 8."""
+        checks.images(images, "images", channels=self.in_channels, dtype=self.fc.weight.dtype, min_size=MIN_IMAGE_SIZE)
         fmap = self.features(images)                   # (B, C, H/8, W/8)
         if grid:
             return fmap.flatten(2).transpose(1, 2)     # (B, L, C): one annotation vector per location
@@ -70,16 +77,23 @@ class TextGRU(nn.Module):
 
     def __init__(self, vocab_size: int, out_dim: int = 128, embed_dim: int = 64, hidden: int = 128, pad_id: int = 0):
         super().__init__()
+        vocab_size = checks.integer(vocab_size, "vocab_size", low=1)
+        out_dim = checks.integer(out_dim, "out_dim", low=1)
+        embed_dim = checks.integer(embed_dim, "embed_dim", low=1)
+        hidden = checks.integer(hidden, "hidden", low=1)
+        pad_id = checks.integer(pad_id, "pad_id", low=0, high=vocab_size - 1)
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.gru = nn.GRU(embed_dim, hidden, batch_first=True, bidirectional=True)
         self.fc = nn.Linear(2 * hidden, out_dim)
         self.out_dim = out_dim
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        if tokens.ndim != 2 or lengths.shape != tokens.shape[:1]:
-            raise ValueError(f"expected tokens (B, L) and lengths (B,), got {tuple(tokens.shape)}, {tuple(lengths.shape)}")
-        if (lengths < 1).any() or (lengths > tokens.shape[1]).any():
-            raise ValueError("every length must be between 1 and the padded length")
+        """tokens (B, L) ids of the vocabulary (int64 or int32), lengths (B,) each in [1, L]."""
+        tokens = checks.token_ids(tokens, "tokens", self.embed.num_embeddings)
+        if tokens.shape[0] == 0:
+            raise ValueError(f"tokens is an empty batch (shape {tuple(tokens.shape)})")
+        lengths = checks.lengths(lengths, "lengths", tokens.shape[0], low=1, high=tokens.shape[1],
+                                 high_is="tokens.shape[1]", rows_of="tokens")
         packed = nn.utils.rnn.pack_padded_sequence(self.embed(tokens), lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         _, h = self.gru(packed)                        # h: (2, B, hidden), forward and backward
