@@ -337,16 +337,20 @@ def shape_representations(shape, views, voxels, voxel_parts, verts, faces, point
     return fig
 
 
-def captioning_diagram(image=None, words=("<start>", "a", "red", "circle"), grid_side: int = 6):
+def captioning_diagram(image=None, words=("<start>", "a", "red", "circle"), grid_side: int = 6,
+                       image_as: str = "state"):
     """The two captioners of notebook 04 side by side (two rows), drawn unrolled in time.
 
-    Show and Tell: CNN -> grid -> one vector v, which is the LSTM's input at t = -1 (its output
-    there is not used); from t = 0 the inputs are <start>, w_1, w_2, ... and each output is the
-    next word. Show, Attend and Tell: the LSTM starts from the mean annotation and, before every
+    Show and Tell: CNN -> grid -> one vector v, which sets the LSTM's initial state
+    (``image_as="state"``, as ``ShowAndTell`` does by default) or is its input at t = -1
+    (``image_as="input"``, the paper's way; its output there is not used); from t = 0 the inputs
+    are <start>, w_1, w_2, ... and each output is the next word. Show, Attend and Tell: the LSTM starts from the mean annotation and, before every
     word, reads z_t, an attention-weighted sum of the grid's annotation vectors.
     ``image``: an optional (3, H, W) or (H, W, 3) picture drawn as the input."""
     from matplotlib.patches import FancyBboxPatch
 
+    if image_as not in ("state", "input"):
+        raise ValueError(f"image_as must be 'state' or 'input', got {image_as!r}")
     words = list(words)
     if len(words) < 2:
         raise ValueError(f"words needs at least two entries (<start> and one word), got {words!r}")
@@ -378,19 +382,20 @@ def captioning_diagram(image=None, words=("<start>", "a", "red", "circle"), grid
     for ax, attend in zip(axes, (False, True)):
         ax.set_xlim(-0.6, right); ax.set_ylim(-0.55, 3.45); ax.axis("off")
         front(ax)
-        x0 = 6.3 if not attend else 5.8 + 1.55
-        steps = ([("v", "t = -1")] if not attend else []) + [(w, f"t = {t}") for t, w in enumerate(words)]
+        at_minus_one = not attend and image_as == "input"
+        x0 = 6.3 if at_minus_one else 5.8 + 1.55
+        steps = ([("v", "t = -1")] if at_minus_one else []) + [(w, f"t = {t}") for t, w in enumerate(words)]
         xs = [x0 + 1.55 * j for j in range(len(steps))]
         for j, ((inp, label), x) in enumerate(zip(steps, xs)):
             box(ax, (x, 1.6), "LSTM", w=1.0, h=0.6)
             ax.text(x + 0.1, 1.22, label, ha="left", va="top", fontsize=7, color="0.4")
-            is_image = not attend and j == 0
+            is_image = at_minus_one and j == 0
             if is_image:
                 box(ax, (x, 0.15), "v = W·fc(grid)", w=1.3, h=0.45, fc="#f7efe0")
             else:
                 box(ax, (x, 0.15), inp, w=1.0, h=0.45, fc="white")
             arrow(ax, (x, 0.4), (x, 1.28))
-            t = j - (0 if attend else 1)  # the word index this step predicts
+            t = j - (1 if at_minus_one else 0)  # the word index this step predicts
             if t >= 0:
                 nxt = words[t + 1] if t + 1 < n else "<end>"
                 box(ax, (x, 3.05), nxt, w=1.0, h=0.45, fc="#e7f4e4")
@@ -407,10 +412,16 @@ def captioning_diagram(image=None, words=("<start>", "a", "red", "circle"), grid
             ax.text(-0.45, 3.05, "attention before every word:\nz_t = β_t Σ_i α_ti a_i,  α_t from h_{t-1}",
                     color="#c0392b", fontsize=8.5, va="center")
             ax.set_title("Show, Attend and Tell: the decoder looks at the grid again before every word", fontsize=11)
-        else:
+        elif at_minus_one:
             arrow(ax, (3.6, 1.12), (xs[0] - 0.68, 0.15), color="#b9770e", rad=0.25)
             ax.text(2.9, 0.2, "one image vector v:\nthe input at t = -1 only", fontsize=8, color="#b9770e",
                     ha="center", va="center")
             ax.set_title("Show and Tell: the image is the LSTM's input at t = -1, then only words", fontsize=11)
+        else:
+            box(ax, (5.3, 1.6), "h_0, c_0\n= tanh(W v)", w=1.15, h=0.75, fc="#f7efe0")
+            arrow(ax, (4.32, 1.6), (4.7, 1.6)); arrow(ax, (5.9, 1.6), (xs[0] - 0.52, 1.6))
+            ax.text(3.6, 0.45, "one image vector v = fc(grid):\nthe LSTM's initial state, read once",
+                    fontsize=8, color="#b9770e", ha="center", va="center")
+            ax.set_title("Show and Tell: the image sets the LSTM's initial state once, then only words", fontsize=11)
     fig.tight_layout()
     return fig

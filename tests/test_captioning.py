@@ -331,3 +331,17 @@ def test_decoding_checks_its_arguments():
     assert top[-1] == float("-inf")
     with pytest.raises(TypeError, match="logp must be a tensor"):
         beam_step(scores, logp.tolist(), 2)
+
+
+@pytest.mark.parametrize("image_as", ["state", "input"])
+def test_show_and_tell_image_routes_agree_with_stepwise_decoding(image_as):
+    # the teacher-forced forward and init_state + step compute the same first-word distribution
+    torch.manual_seed(0)
+    model = ShowAndTell(V, dim=16, embed_dim=8, hidden=16, width=4, image_size=16, image_as=image_as).eval()
+    images, tokens, lengths = _batch()
+    with torch.no_grad():
+        logits, _ = model(images, tokens, lengths)
+        logp, _, _ = model.step(model.init_state(images), tokens[:, 0])
+    assert torch.allclose(torch.log_softmax(logits[:, 0], -1), logp, atol=1e-5)
+    with pytest.raises(ValueError, match="image_as"):
+        ShowAndTell(V, image_as="bias")

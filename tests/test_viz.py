@@ -130,10 +130,14 @@ def test_shape_representations_share_world_coordinates():
 def test_captioning_diagram_shows_the_image_at_t_minus_one():
     import matplotlib.pyplot as plt
 
-    fig = viz.captioning_diagram(torch.rand(3, 48, 48), ["<start>", "a", "red", "circle"])
+    fig = viz.captioning_diagram(torch.rand(3, 48, 48), ["<start>", "a", "red", "circle"], image_as="input")
     top, bottom = fig.axes
     texts = [t.get_text() for t in top.texts]
     assert "t = -1" in texts and "t = -1" not in [t.get_text() for t in bottom.texts]
+    state = viz.captioning_diagram(torch.rand(3, 48, 48), ["<start>", "a", "red", "circle"])  # ShowAndTell's default
+    assert "t = -1" not in [t.get_text() for t in state.axes[0].texts] and "initial state" in state.axes[0].get_title()
+    with pytest.raises(ValueError, match="image_as"):
+        viz.captioning_diagram(image_as="bias")
     assert "<end>" in texts and "Show and Tell" in top.get_title() and "Attend" in bottom.get_title()
     assert len(top.images) == 1 and top.images[0].get_array().shape == (48, 48, 3)
     assert len(viz.captioning_diagram().axes[0].images) == 0  # no picture: a box says "image"

@@ -188,16 +188,27 @@ def _check_decoder_sizes(vocab_size, dim, embed_dim, hidden, pad_id, dropout) ->
 
 
 class ShowAndTell(nn.Module):
-    """CNN vector -> LSTM. The image, mapped into word-embedding space, is the LSTM's input at
-    t = -1 only; then <start>, w1, w2, ... (teacher forcing), each output predicting the next word."""
+    """CNN vector v -> LSTM; the image enters once, before the first word, then <start>, w1,
+    w2, ... (teacher forcing), each output predicting the next word.
+
+    ``image_as="input"`` is the paper's way: v, mapped into word-embedding space, is the LSTM's
+    input at t = -1 from a zero state. ``image_as="state"`` (the default) maps v straight into
+    the initial state, h_0 = tanh(W_h v), c_0 = tanh(W_c v). Both make the state before
+    <start> a function of the image alone; the input route squeezes it through the gates
+    (c_{-1} = i * g, about half of g at initialisation), the state route does not, and it
+    trained reliably where the input route sometimes did not within the notebook's budget
+    (benchmarks/ablation_show_and_tell.py)."""
 
     def __init__(self, vocab_size: int, dim: int = 128, embed_dim: int = 64, hidden: int = 256,
                  width: int = 32, image_size: int = 48, pad_id: int = 0, dropout: float = 0.0,
-                 forget_bias: float = 3.0):
+                 forget_bias: float = 3.0, image_as: str = "state"):
         super().__init__()
         vocab_size, dim, embed_dim, hidden, pad_id = _check_decoder_sizes(vocab_size, dim, embed_dim, hidden, pad_id,
                                                                           dropout)
         checks.number(forget_bias, "forget_bias")
+        if image_as not in ("state", "input"):
+            raise ValueError(f"image_as must be 'state' or 'input', got {image_as!r}")
+        self.image_as = image_as
         self.encoder = CaptionEncoder(dim, width, image_size)
         # LayerNorm keeps the one image input on the scale of a word embedding (see also
         # CaptionEncoder.norm: without both, every image got nearly the same caption)
@@ -215,7 +226,15 @@ class ShowAndTell(nn.Module):
             self.lstm.bias_hh_l0[hidden:2 * hidden].zero_()
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, vocab_size)
+        self.init_h, self.init_c = nn.Linear(dim, hidden), nn.Linear(dim, hidden)  # image_as="state"
         self.pad_id, self.vocab_size = pad_id, vocab_size
+
+    def _image_state(self, g):
+        """The LSTM state (h, c), each (1, N, hidden), before <start>, from image vectors g (N, dim)."""
+        if self.image_as == "state":
+            return torch.tanh(self.init_h(g)).unsqueeze(0), torch.tanh(self.init_c(g)).unsqueeze(0)
+        _, state = self.lstm(self.image_in(g).unsqueeze(1))  # the image as the input at t = -1
+        return state
 
     def forward(self, images, tokens, lengths):
         """Logits (N, T-1, V) for tokens[:, 1:]; positions past a caption's end are padding.
@@ -224,18 +243,19 @@ class ShowAndTell(nn.Module):
         self.encoder.check_input(images, "images")
         tokens, lengths, k = _check_tokens(tokens, lengths, images, self.vocab_size)
         _, g = self.encoder(images, _checked=True)
-        g = g.repeat_interleave(k, 0)
-        x = torch.cat([self.image_in(g).unsqueeze(1), self.embed(tokens[:, :-1])], 1)  # image, <start>, w1..
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)  # packed: padding never enters the recurrence
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.shape[1])
-        return self.out(self.drop(out[:, 1:])), None
+        state = self._image_state(g.repeat_interleave(k, 0))
+        # <start>, w1, ..., each predicting the next word; packed: padding never enters the recurrence
+        packed = pack_padded_sequence(self.embed(tokens[:, :-1]), (lengths - 1).cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        out, _ = self.lstm(packed, state)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.shape[1] - 1)
+        return self.out(self.drop(out)), None
 
     def init_state(self, images):
         """The decoder's state after reading ``images`` (B, 3, H, W) or their grid (B, L, C)."""
         self.encoder.check_input(images, "images")
         _, g = self.encoder(images, _checked=True)
-        _, (h, c) = self.lstm(self.image_in(g).unsqueeze(1))
+        h, c = self._image_state(g)
         return h[0], c[0]
 
     def step(self, state, words, **_):
