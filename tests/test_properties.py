@@ -44,6 +44,7 @@ from mmcourse import train as T
 from mmcourse.models import captioning as C
 from mmcourse.models import contrastive as CT
 from mmcourse.models import encoders as E
+from mmcourse.models import gan as GN
 from mmcourse.models.classifiers import AttributeClassifier
 from mmcourse.world import datasets as D
 from mmcourse.world import language as L
@@ -559,6 +560,8 @@ _CAP_KW = dict(dim=8, embed_dim=4, hidden=8, width=4, image_size=16)
 SAT = C.ShowAndTell(12, **_CAP_KW).eval()
 SAAT = C.ShowAttendTell(12, att_dim=4, **_CAP_KW).eval()
 JUDGE = AttributeClassifier(7, 5, 2, width=4).eval()
+GEN = GN.Generator(text_dim=6, z_dim=3, code_dim=4, width=4).eval()
+DISC = GN.Discriminator(text_dim=6, code_dim=4, width=4).eval()
 IMAGES = torch.rand(2, 3, 16, 16)
 TOKENS = torch.tensor([[1, 5, 6, 2, 0], [1, 7, 2, 0, 0]])
 LENGTHS = torch.tensor([4, 3])
@@ -613,6 +616,28 @@ MODELS = [
          {"logits": "tensor", "tokens": "tensor", "pad_id": "int"}, result=lambda o, kw: finite(o, ())),
     Case("models.AttributeClassifier.forward", JUDGE, {"images": IMAGES}, {"images": "tensor"},
          extra={"images": IMAGE_VALUES}),
+    Case("gan.Generator.forward", GEN, {"z": torch.randn(2, 3), "text_emb": torch.randn(2, 6)},
+         {"z": "tensor", "text_emb": "tensor"}, extra={"z": [torch.randn(3, 3), torch.randn(2, 4)],
+                                                       "text_emb": [torch.randn(2, 7), torch.randn(6)]}),
+    Case("gan.Discriminator.forward", DISC, {"images": torch.rand(2, 3, 32, 32) * 2 - 1, "text_emb": torch.randn(2, 6)},
+         {"images": "tensor", "text_emb": "tensor"}, extra={"images": IMAGE_VALUES, "text_emb": [torch.randn(3, 6)]}),
+    Case("gan.d_loss", GN.d_loss, {"s_real": torch.randn(4), "s_fake": torch.randn(4), "s_wrong": torch.randn(4)},
+         {"s_real": "tensor", "s_fake": "tensor", "s_wrong": "tensor"}, result=lambda o, kw: finite(o, ())),
+    Case("gan.g_loss", GN.g_loss, {"s_fake": torch.randn(4)}, {"s_fake": "tensor"}, result=lambda o, kw: finite(o, ())),
+    Case("gan.lerp", GN.lerp, {"a": torch.zeros(3), "b": torch.ones(3), "steps": 4},
+         {"a": "tensor", "b": "tensor", "steps": "int"}),
+    Case("gan.slerp", GN.slerp, {"a": torch.randn(3), "b": torch.randn(3), "steps": 4},
+         {"a": "tensor", "b": "tensor", "steps": "int"}),
+    Case("gan.pairwise_distance", GN.pairwise_distance, {"images": torch.rand(3, 3, 8, 8)}, {"images": "tensor"},
+         result=lambda o, kw: finite(o, ())),
+    Case("gan.diversity", GN.diversity, {"groups": torch.rand(2, 3, 3, 8, 8)}, {"groups": "tensor"},
+         result=lambda o, kw: finite(o, (2,))),
+    Case("gan.sharpness", GN.sharpness, {"images": torch.rand(2, 3, 8, 8), "k": 4}, {"images": "tensor", "k": "int"},
+         result=lambda o, kw: finite(o, (2,))),
+    Case("gan.edit_loss", GN.edit_loss, {"image_emb": torch.randn(2, 4), "target_emb": torch.randn(2, 4),
+                                         "latent": torch.randn(2, 5), "start": torch.randn(2, 5), "weight": 1.0},
+         {"image_emb": "tensor", "target_emb": "tensor", "latent": "tensor", "start": "tensor", "weight": "float"},
+         result=lambda o, kw: finite(o, ())),
 ]
 
 

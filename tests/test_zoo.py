@@ -97,3 +97,16 @@ def test_attribute_classifier_recipe_in_smoke_mode(tmp_path, monkeypatch):
     assert set(meta["metrics"]) == {"colour_accuracy", "shape_accuracy", "size_accuracy"}
     with pytest.raises(ValueError, match="labels lack"):
         model.loss(images, {"colour": labels["colour"]})
+
+
+def test_dual_encoder_recipe_in_smoke_mode(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMCOURSE_CACHE", str(tmp_path))
+    model = zoo.load("dual-encoder-32", seed=0, smoke=True)
+    images, _ = zoo._attribute_data(4, seed=1, resolution=zoo.ATTRIBUTE_RESOLUTION)
+    emb = model.encode_image(images)
+    assert emb.shape == (4, 64) and torch.isfinite(emb).all()
+    meta = zoo.info("dual-encoder-32", seed=0, smoke=True)
+    assert set(meta["metrics"]) == {"zero_shot_colour", "zero_shot_shape"}
+    assert all(0.0 <= v <= 1.0 for v in meta["metrics"].values())
+    held = zoo.held_out_combinations()
+    assert len(held) == 7 and len({s for _, s in held}) == 5  # every colour loses one shape, every shape is hit

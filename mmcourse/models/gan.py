@@ -188,6 +188,13 @@ def init_weights(module: nn.Module) -> None:
 
 # --------------------------------------------------------------------------------- losses
 
+def _check_logits(s, name: str, n: int | None = None) -> torch.Tensor:
+    s = checks.tensor(s, name, dtype="float", ndim=1, nonempty=True)
+    if n is not None and len(s) != n:
+        raise ValueError(f"{name} has {len(s)} logits but s_real has {n} (one per pair of the batch)")
+    return s
+
+
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
@@ -200,10 +207,10 @@ def d_loss(s_real: torch.Tensor, s_fake: torch.Tensor, s_wrong: torch.Tensor | N
     labelled fake; the two "fake" cases share the weight of one: BCE(s_real, 1) +
     [BCE(s_wrong, 0) + BCE(s_fake, 0)] / 2. Logits (B,) each; the mean over the batch.
     """
-    for name, s in (("s_real", s_real), ("s_fake", s_fake), ("s_wrong", s_wrong)):
-        if s is not None and (not torch.is_tensor(s) or s.ndim != 1):
-            raise ValueError(f"{name} must be a 1-D tensor of logits (B,), got "
-                             f"{tuple(s.shape) if torch.is_tensor(s) else type(s).__name__}")
+    s_real = _check_logits(s_real, "s_real")
+    s_fake = _check_logits(s_fake, "s_fake", len(s_real))
+    if s_wrong is not None:
+        s_wrong = _check_logits(s_wrong, "s_wrong", len(s_real))
     if s_wrong is None:
         return _bce(s_real, 1.0) + _bce(s_fake, 0.0)
     return _bce(s_real, 1.0) + (_bce(s_wrong, 0.0) + _bce(s_fake, 0.0)) / 2
@@ -211,7 +218,7 @@ def d_loss(s_real: torch.Tensor, s_fake: torch.Tensor, s_wrong: torch.Tensor | N
 
 def g_loss(s_fake: torch.Tensor) -> torch.Tensor:
     """The generator's non-saturating loss: -log D(fake, text), i.e. BCE(s_fake, 1)."""
-    return _bce(s_fake, 1.0)
+    return _bce(_check_logits(s_fake, "s_fake"), 1.0)
 
 
 # --------------------------------------------------------------------------------- training
@@ -328,10 +335,17 @@ def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: st
 
 # --------------------------------------------------------------------------------- sampling and measures
 
+def _check_pair(a, b):
+    a = checks.tensor(a, "a", dtype="float", ndim=1, nonempty=True)
+    b = checks.tensor(b, "b", dtype="float", ndim=1, nonempty=True)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must be two vectors of one length, got {tuple(a.shape)} and {tuple(b.shape)}")
+    return a, b
+
+
 def lerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     """``steps`` points on the straight line from a to b (both (D,)): (steps, D), ends included."""
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"a and b must be two vectors of one length, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = _check_pair(a, b)
     steps = checks.integer(steps, "steps", low=2)
     t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device)[:, None]
     return (1 - t) * a + t * b
@@ -344,8 +358,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     of them passes closer to the origin than any likely sample, the great circle does not:
     slerp(t) = sin((1 - t) w) / sin(w) a + sin(t w) / sin(w) b, with w the angle between a and b
     (a straight line when they are parallel)."""
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"a and b must be two vectors of one length, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = _check_pair(a, b)
     steps = checks.integer(steps, "steps", low=2)
     t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device)[:, None]
     cos = (F.normalize(a, dim=0) @ F.normalize(b, dim=0)).clamp(-1, 1)
@@ -417,6 +430,11 @@ def edit_loss(image_emb: torch.Tensor, target_emb: torch.Tensor, latent: torch.T
     """StyleCLIP's latent-optimisation objective, per batch (mean over it):
     (1 - cos(image embedding, target text embedding)) + weight * ||latent - start||^2 / dim.
     image_emb, target_emb: (B, E); latent, start: (B, L)."""
+    image_emb = checks.tensor(image_emb, "image_emb", dtype="float", ndim=2, nonempty=True)
+    target_emb = checks.tensor(target_emb, "target_emb", dtype="float", ndim=2, nonempty=True)
+    latent = checks.tensor(latent, "latent", dtype="float", ndim=2, nonempty=True)
+    start = checks.tensor(start, "start", dtype="float", ndim=2, nonempty=True)
+    weight = checks.number(weight, "weight", low=0.0)
     if image_emb.shape != target_emb.shape or image_emb.ndim != 2:
         raise ValueError(f"image_emb and target_emb must both be (B, E), got {tuple(image_emb.shape)} "
                          f"and {tuple(target_emb.shape)}")
