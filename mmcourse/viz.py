@@ -221,9 +221,13 @@ def spectrogram_grid(specs, sample_rate: int, hop, titles=None, kind: str = "mel
 
 
 def attention_maps(image, words, alphas, ncols: int = 7, size: float = 1.7, title: str | None = None,
-                   smooth: bool = True):
+                   smooth: bool = True, shared_scale: bool = True):
     """The Show, Attend and Tell figure: the image, then one panel per word with the attention
-    the decoder used for it (a grid of L = side**2 weights) upsampled and laid over the image."""
+    the decoder used for it (a grid of L = side**2 weights) upsampled and laid over the image.
+
+    ``shared_scale``: one colour scale (0 to the largest weight of any word) for every panel,
+    with a colour bar, so a diffuse map looks faint beside a peaked one; False scales each
+    panel to its own maximum (every map then looks equally confident)."""
     import torch.nn.functional as F
 
     img = _hwc(image)
@@ -244,14 +248,19 @@ def attention_maps(image, words, alphas, ncols: int = 7, size: float = 1.7, titl
         ax.axis("off")
     axes.flat[0].imshow(img.clip(0, 1))
     axes.flat[0].set_title("image", fontsize=9)
+    top = max(float(up[:len(words)].max()), 1e-8) if len(words) else 1.0
+    shown = None
     for i, word in enumerate(words):
         ax = axes.flat[i + 1]
         ax.imshow(img.clip(0, 1))
-        ax.imshow(up[i], cmap="magma", alpha=0.6, vmin=0, vmax=max(float(up[i].max()), 1e-8))
+        shown = ax.imshow(up[i], cmap="magma", alpha=0.6, vmin=0,
+                          vmax=top if shared_scale else max(float(up[i].max()), 1e-8))
         ax.set_title(word, fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    if shared_scale and shown is not None:
+        fig.colorbar(shown, ax=list(axes.flat), shrink=0.8, pad=0.01, label="attention weight α (per cell)")
     return fig
 
 

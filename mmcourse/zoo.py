@@ -135,10 +135,10 @@ def info(name: str, *, seed: int = 0, smoke: bool = False) -> dict | None:
 
 
 def _attribute_data(n: int, seed: int, resolution: int, device=None):
-    from .world.scenes import COLOURS, SHAPES, SIZES, render, sample_scenes
+    from .world.scenes import COLOURS, SHAPES, SIZES, close_up, render_close_up, sample_scenes
 
-    scenes = sample_scenes(n, seed=seed, min_objects=1, max_objects=1)
-    images = render(scenes, resolution, device=device)
+    scenes = close_up(sample_scenes(n, seed=seed, min_objects=1, max_objects=1), seed=seed)
+    images = render_close_up(scenes, resolution, device=device)
     idx = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES)}
     labels = {k: torch.tensor([values.index(getattr(s[0], k)) for s in scenes], device=images.device)
               for k, values in idx.items()}
@@ -178,8 +178,8 @@ def _train_attribute_classifier(model, *, seed: int, smoke: bool, device=None) -
     return acc
 
 
-register("attribute-classifier", 1, _build_attribute_classifier, _train_attribute_classifier,
-         "one-object 32x32 images -> colour, shape and size (a judge for generated images)")
+register("attribute-classifier", 2, _build_attribute_classifier, _train_attribute_classifier,
+         "one-object 32x32 close-ups (scenes.render_close_up) -> colour, shape and size (a judge for generated images)")
 
 
 def held_out_combinations() -> list[tuple[str, str]]:
@@ -211,8 +211,7 @@ def _train_dual_encoder_32(model, *, seed: int, smoke: bool, device=None) -> dic
 
     n, epochs, lr = (256, 1, 3e-3) if smoke else (6000, 6, 3e-3)
     held = held_out_combinations()
-    data = RetrievalDataset(n, seed=seed * 1000 + 21, resolution=ATTRIBUTE_RESOLUTION, min_objects=1, max_objects=1,
-                            exclude=held)
+    data = RetrievalDataset(n, seed=seed * 1000 + 21, resolution=ATTRIBUTE_RESOLUTION, close_up=True, exclude=held)
     batches = data.pair_batches(32, seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * len(batches), pct_start=0.1)
@@ -220,7 +219,7 @@ def _train_dual_encoder_32(model, *, seed: int, smoke: bool, device=None) -> dic
         clip_grad=5.0, desc="dual encoder (32x32)")
     model.eval()
     test = RetrievalDataset(100 if smoke else 700, seed=seed * 1000 + 22, resolution=ATTRIBUTE_RESOLUTION,
-                            min_objects=1, max_objects=1, captions_per_scene=1, exclude=held)
+                            close_up=True, captions_per_scene=1, exclude=held)
     dev = next(model.parameters()).device
     img = embed_in_batches(model.encode_image, test.images_u8, device=dev)
     combos = [(c, s) for c in COLOURS for s in SHAPES]
@@ -235,6 +234,6 @@ def _train_dual_encoder_32(model, *, seed: int, smoke: bool, device=None) -> dic
     return metrics
 
 
-register("dual-encoder-32", 1, _build_dual_encoder_32, _train_dual_encoder_32,
-         "one-object 32x32 images and the world's captions in one 64-d space (ConvEncoder + TextGRU, InfoNCE; "
+register("dual-encoder-32", 2, _build_dual_encoder_32, _train_dual_encoder_32,
+         "one-object 32x32 close-ups and the world's captions in one 64-d space (ConvEncoder + TextGRU, InfoNCE; "
          "the held_out_combinations() never seen): an image-text model to guide edits")

@@ -78,3 +78,14 @@ def test_caption_batches_keep_all_captions_of_an_image_together():
 def test_bad_arguments_name_themselves(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_close_up_datasets_show_one_centred_object():
+    from mmcourse.world.datasets import RetrievalDataset
+
+    d = RetrievalDataset(6, seed=2, resolution=32, close_up=True, captions_per_scene=2, exclude=[("red", "circle")])
+    assert d.images_u8.shape == (6, 3, 32, 32) and all(len(s) == 1 for s in d.scenes)
+    assert all(abs(s[0].x - 0.5) <= 0.04 for s in d.scenes)
+    assert all((s[0].colour, s[0].shape) != ("red", "circle") for s in d.scenes)
+    with pytest.raises(ValueError, match="one object"):
+        RetrievalDataset(2, seed=0, resolution=32, close_up=True, max_objects=3)

@@ -160,3 +160,23 @@ def test_edit_moves_the_image_towards_the_target(models):
     assert math.isclose(loss.item(), 0.5, rel_tol=1e-6)
     with pytest.raises(ValueError, match="latent and start"):
         gan.edit_loss(target, target, torch.zeros(2, 3), torch.zeros(2, 4), 0.5)
+
+
+def test_wrong_texts_differ_in_exactly_one_attribute():
+    g = torch.Generator().manual_seed(0)
+    attrs = torch.tensor([[c, s] for c in range(3) for s in range(2)] * 4)  # 24 scenes, 6 (colour, shape) pairs
+    images = torch.randint(0, 256, (24, 3, 8, 8), dtype=torch.uint8, generator=g)
+    text = torch.arange(24.0)[:, None, None].expand(24, 2, 1).contiguous()  # each scene's "embedding" is its index
+    data = gan.TextImageBatches(images, text, attrs, batch_size=8, seed=1)
+    assert len(data) == 3
+    seen = 0
+    for x, t, w in data:
+        assert x.shape == (8, 3, 8, 8) and -1 <= x.min() and x.max() <= 1
+        a, b = attrs[t[:, 0].long()], attrs[w[:, 0].long()]
+        assert ((a != b).sum(1) == 1).all()  # the same colour and another shape, or the reverse
+        seen += 1
+    assert seen == 3
+    with pytest.raises(ValueError, match="one row per scene"):
+        gan.TextImageBatches(images, text[:5], attrs)
+    with pytest.raises(ValueError, match="uint8"):
+        gan.TextImageBatches(images.float(), text, attrs)

@@ -328,6 +328,7 @@ def _image_result(out, kw):
     assert img.min() >= 0 and img.max() <= 1
 
 
+ONE_OBJECT = S.sample_scenes(2, seed=0, min_objects=1, max_objects=1)
 WORLD = [
     Case("scenes.Obj", S.Obj, {"shape": "circle", "colour": "red", "size": "large", "x": 0.5, "y": 0.5},
          {"shape": "str", "colour": "str", "size": "str", "x": "float", "y": "float"},
@@ -346,6 +347,12 @@ WORLD = [
          extra={"scenes": SCENES_VALUES, "resolution": [8, 10 ** 6, 7, 4097], "device": [None, "cpu", "nope"],
                 "return_masks": [True, False]},
          result=_image_result, examples=25),
+    Case("scenes.close_up", S.close_up, {"scenes": ONE_OBJECT, "seed": 0, "jitter": 0.04},
+         {"scenes": "any", "seed": "int", "jitter": "float"}, extra={"scenes": SCENES_VALUES + [SCENES]},
+         result=lambda o, kw: len(o) == len(kw["scenes"]) or pytest.fail("wrong number of scenes")),
+    Case("scenes.render_close_up", S.render_close_up, {"scenes": ONE_OBJECT, "resolution": 16, "zoom": 2.0},
+         {"scenes": "any", "resolution": "int", "zoom": "float"}, extra={"scenes": SCENES_VALUES, "resolution": [10 ** 6]},
+         result=_image_result),
     Case("scenes.coverage", S.coverage, {"scenes": SCENES, "resolution": 16},
          {"scenes": "any", "resolution": "int"}, extra={"scenes": SCENES_VALUES, "resolution": [10 ** 6]},
          result=lambda o, kw: finite(o[0], ndim=3)),

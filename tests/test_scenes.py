@@ -204,3 +204,24 @@ def test_frame_differences_of_uint8_frames_do_not_wrap_around():
     video = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
     video[0] = 200  # the frame gets darker: uint8 subtraction used to wrap to 56
     assert frame_differences(video).max().item() == 600.0
+
+
+def test_close_ups_frame_one_object_near_the_centre():
+    from mmcourse.world.scenes import close_up, render_close_up
+
+    scenes = sample_scenes(40, seed=3, min_objects=1, max_objects=1)
+    near = close_up(scenes, seed=1, jitter=0.04)
+    assert [s[0].attributes for s in near] == [s[0].attributes for s in scenes]  # only the place changes
+    assert all(abs(s[0].x - 0.5) <= 0.04 and abs(s[0].y - 0.5) <= 0.04 for s in near)
+    assert close_up(scenes, seed=1) == near  # deterministic in the seed
+    images = render_close_up(near, 32)
+    assert images.shape == (40, 3, 32, 32) and 0 <= images.min() and images.max() <= 1
+    bg = torch.tensor(BACKGROUND).view(3, 1, 1)
+    covered = ((images - bg).abs().sum(1) > 0.1).float().mean((1, 2))
+    whole = ((render(near, 32) - bg).abs().sum(1) > 0.1).float().mean((1, 2))
+    assert (covered > 3 * whole).all()  # the object fills far more of a close-up than of the whole canvas
+    assert (images[:, :, 0, :] - bg[:, 0]).abs().max() < 0.05  # and stays inside the frame (dark border)
+    with pytest.raises(ValueError, match="one-object"):
+        close_up(sample_scenes(2, seed=0, min_objects=2, max_objects=2))
+    with pytest.raises(ValueError, match="jitter"):
+        close_up(scenes, jitter=0.5)

@@ -70,6 +70,11 @@ def test_attention_maps_one_panel_per_word():
     fig = attention_maps(img, ["a", "red", "circle"], alphas, ncols=4)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["image", "a", "red", "circle"]
+    overlays = [ax.images[1] for ax in fig.axes if len(ax.images) == 2]
+    assert len({im.get_clim() for im in overlays}) == 1  # one colour scale for every word ...
+    assert any("attention weight" in ax.get_ylabel() for ax in fig.axes)  # ... read off a colour bar
+    own = attention_maps(img, ["a", "red", "circle"], alphas, ncols=4, shared_scale=False)
+    assert len({ax.images[1].get_clim() for ax in own.axes if len(ax.images) == 2}) == 3
     with pytest.raises(ValueError, match="square grid"):
         attention_maps(img, ["a"], torch.rand(2, 35))
     with pytest.raises(ValueError, match="n_steps"):

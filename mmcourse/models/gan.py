@@ -221,6 +221,66 @@ def g_loss(s_fake: torch.Tensor) -> torch.Tensor:
     return _bce(_check_logits(s_fake, "s_fake"), 1.0)
 
 
+# --------------------------------------------------------------------------------- data
+
+class TextImageBatches:
+    """Batches for ``train_gan``: (images (B, 3, H, W) in [-1, 1], text (B, E), wrong_text (B, E)).
+
+    ``images_u8`` (N, 3, H, W) uint8 scenes; ``text`` (N, k, E): k caption embeddings of each
+    scene (one is drawn per scene and step); ``attributes`` (N, A) long: each scene's attribute
+    ids (e.g. colour, shape), used to choose the *wrong* text of GAN-CLS: a caption of another
+    scene whose attributes differ in exactly one place (the same colour, another shape; or the
+    same shape, another colour) where such a scene exists, any other attributes otherwise. A
+    random wrong caption mostly differs in colour, which the discriminator can check alone;
+    one-attribute mismatches make it check each attribute. One pass = N // batch_size
+    batches, a new shuffle every pass.
+    """
+
+    def __init__(self, images_u8: torch.Tensor, text: torch.Tensor, attributes: torch.Tensor, batch_size: int = 32,
+                 seed: int = 0):
+        self.images = checks.tensor(images_u8, "images_u8", ndim=4, nonempty=True)
+        if self.images.dtype != torch.uint8:
+            raise ValueError(f"images_u8 must be uint8 images (N, 3, H, W), got dtype {self.images.dtype}")
+        self.text = checks.tensor(text, "text", dtype="float", ndim=3)
+        self.attributes = checks.tensor(attributes, "attributes", ndim=2)
+        n = len(self.images)
+        if len(self.text) != n or len(self.attributes) != n:
+            raise ValueError(f"images_u8, text and attributes need one row per scene: got {n}, {len(self.text)} "
+                             f"and {len(self.attributes)}")
+        self.batch_size = checks.integer(batch_size, "batch_size", low=2, high=n)
+        self.g = torch.Generator().manual_seed(checks.seed(seed))
+        keys = [tuple(a) for a in self.attributes.tolist()]
+        self._by_key: dict[tuple, list[int]] = {}
+        for i, key in enumerate(keys):
+            self._by_key.setdefault(key, []).append(i)
+        self._keys = keys
+        # for every scene: the scenes that differ from it in exactly one attribute
+        groups = list(self._by_key)
+        self._near = {key: [i for other in groups if sum(a != b for a, b in zip(key, other)) == 1
+                            for i in self._by_key[other]] for key in groups}
+        self._far = {key: [i for other in groups if other != key for i in self._by_key[other]] for key in groups}
+
+    def __len__(self) -> int:
+        return len(self.images) // self.batch_size
+
+    def wrong_for(self, index: int) -> int:
+        """A scene whose attributes differ from scene ``index``'s in one place (or more, if none does)."""
+        key = self._keys[index]
+        pool = self._near[key] or self._far[key]
+        if not pool:
+            raise ValueError("every scene has the same attributes: there is no wrong text to show")
+        return pool[int(torch.randint(len(pool), (1,), generator=self.g))]
+
+    def __iter__(self):
+        n, b, k = len(self.images), self.batch_size, self.text.shape[1]
+        order = torch.randperm(n, generator=self.g)
+        for start in range(0, len(self) * b, b):
+            idx = order[start:start + b]
+            wrong = torch.tensor([self.wrong_for(i) for i in idx.tolist()])
+            pick, pick_w = torch.randint(k, (b,), generator=self.g), torch.randint(k, (b,), generator=self.g)
+            yield from_unit(self.images[idx]), self.text[idx, pick], self.text[wrong, pick_w]
+
+
 # --------------------------------------------------------------------------------- training
 
 def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: str = "gan-cls", lr: float = 2e-4,

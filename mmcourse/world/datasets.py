@@ -13,17 +13,31 @@ from torch.utils.data import Dataset
 
 from .. import checks
 from . import language as L
+from . import scenes as S
 from .scenes import render, sample_scenes
 
 
 class WorldDataset(Dataset):
-    """Scenes and their rendered images; the base of the task datasets."""
+    """Scenes and their rendered images; the base of the task datasets.
 
-    def __init__(self, n: int, seed: int = 0, resolution: int = 64, render_batch: int = 512, **scene_kwargs):
+    ``close_up=True``: one-object scenes, the object near the centre and framed by
+    ``scenes.render_close_up`` so that it fills the picture (notebook 05's text-to-image data)."""
+
+    def __init__(self, n: int, seed: int = 0, resolution: int = 64, render_batch: int = 512, close_up: bool = False,
+                 **scene_kwargs):
         render_batch = checks.integer(render_batch, "render_batch", low=1)
-        self.seed, self.resolution = seed, resolution
+        close_up = checks.flag(close_up, "close_up")
+        self.seed, self.resolution, self.close_up = seed, resolution, close_up
+        if close_up:
+            if scene_kwargs.get("min_objects", 1) != 1 or scene_kwargs.get("max_objects", 1) != 1:
+                raise ValueError("close_up=True shows one object: leave min_objects and max_objects at 1")
+            scene_kwargs = {**scene_kwargs, "min_objects": 1, "max_objects": 1}
         self.scenes = sample_scenes(n, seed, **scene_kwargs)
-        chunks = [(render(self.scenes[i:i + render_batch], resolution) * 255).round().to(torch.uint8)
+        draw = render
+        if close_up:
+            self.scenes = S.close_up(self.scenes, seed=checks.seed(seed))
+            draw = S.render_close_up
+        chunks = [(draw(self.scenes[i:i + render_batch], resolution) * 255).round().to(torch.uint8)
                   for i in range(0, len(self.scenes), render_batch)]
         self.images_u8 = torch.cat(chunks)  # (N, 3, H, W) uint8
         self.vocab = L.build_vocab()

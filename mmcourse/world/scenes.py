@@ -275,6 +275,36 @@ def render(scenes, resolution: int = 64, device=None, return_masks: bool = False
     return img, masks
 
 
+CLOSE_UP_ZOOM = 2.25  # a close-up shows the middle 1/2.25 of the canvas: a large object fills ~80% of its side
+
+
+def close_up(scenes, seed: int = 0, jitter: float = 0.04) -> list[Scene]:
+    """One-object scenes with the object moved near the centre (x and y each 0.5 + uniform
+    +-``jitter`` canvas units, drawn from ``seed``): what ``render_close_up`` frames. Like the
+    bounding-box crops of birds and flowers that text-to-image GANs were trained on, the object
+    fills the picture instead of being a few pixels somewhere on it."""
+    scenes = check_scenes(scenes)
+    seed = checks.seed(seed)
+    jitter = checks.number(jitter, "jitter", low=0.0, high=0.1)
+    if any(len(s) != 1 for s in scenes):
+        raise ValueError("close_up takes one-object scenes (sample_scenes(..., min_objects=1, max_objects=1))")
+    rng = np.random.default_rng(seed)
+    shifts = rng.uniform(-jitter, jitter, size=(len(scenes), 2))
+    return [(Obj(s[0].shape, s[0].colour, s[0].size, float(0.5 + dx), float(0.5 + dy)),)
+            for s, (dx, dy) in zip(scenes, shifts)]
+
+
+def render_close_up(scenes, resolution: int = 32, zoom: float = CLOSE_UP_ZOOM, device=None) -> torch.Tensor:
+    """The middle ``resolution`` x ``resolution`` pixels of the scenes rendered at ``zoom`` times
+    that size: (B, 3, resolution, resolution) in [0, 1]. With ``close_up`` scenes, a large
+    object is ~26 pixels across at 32 x 32 and a small one ~15 (on the whole canvas: 9 and 5)."""
+    resolution = checks.integer(resolution, "resolution", low=8, high=MAX_RESOLUTION // 4)
+    zoom = checks.number(zoom, "zoom", low=1.0, high=4.0)
+    big = int(round(resolution * zoom))
+    off = (big - resolution) // 2
+    return render(scenes, big, device=device)[:, :, off:off + resolution, off:off + resolution].contiguous()
+
+
 def cell_labels(scenes, resolution: int = 48, cell: int = 8, min_cover: float = 0.2) -> torch.Tensor:
     """Dense labels for a grid of ``cell`` x ``cell`` pixel cells: (N, 3, H/cell, W/cell) long,
     the colour, shape and size index + 1 of the object covering most of each cell (0: no
