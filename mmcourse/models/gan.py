@@ -286,7 +286,7 @@ class TextImageBatches:
 def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: str = "gan-cls", lr: float = 2e-4,
               lr_d: float | None = None, betas=(0.5, 0.999), int_beta: float = 0.5, ema: float | None = None,
               device=None, amp: bool = True, seed: int = 0, progress: bool = True, desc: str | None = None,
-              log_every: int = 1) -> dict:
+              log_every: int = 1, pixel_weight: float = 0.0) -> dict:
     """Train G and D against each other for ``steps`` steps; returns a history of lists.
 
     ``batches``: an iterable (re-iterated as needed) of (images (B, 3, 32, 32) in [-1, 1],
@@ -295,12 +295,15 @@ def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: st
     ``method``: "cgan" (real/fake only), "gan-cls" (+ real image with wrong text), "gan-cls+int"
     (+ the G loss on interpolated embeddings int_beta * t + (1 - int_beta) * t', where t' is the
     text of another image in the batch). ``amp``: mixed precision, used on CUDA only.
+    ``pixel_weight``: adds that many times the squared error between G's pictures and the
+    batch's real pictures to G's loss (the regression loss; 0, the default, is the plain game).
     History keys: step, d_loss, g_loss, d_real, d_fake, d_wrong (mean D probabilities).
     """
     checks.choice(method, "method", METHODS)
     steps = checks.integer(steps, "steps", low=1)
     lr = checks.number(lr, "lr", low=0.0, low_open=True)
     int_beta = checks.number(int_beta, "int_beta", low=0.0, high=1.0)
+    pixel_weight = checks.number(pixel_weight, "pixel_weight", low=0.0)
     if G.z_dim == 0:
         raise ValueError("the generator has no noise input (z_dim=0): a GAN needs z_dim >= 1")
     device = torch.device(device) if device is not None else next(G.parameters()).device
@@ -343,7 +346,10 @@ def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: st
             # ---- generator: make D call its images real for their text
             z = torch.randn(b, G.z_dim, generator=gen).to(device)
             with torch.autocast(device_type=device.type, enabled=use_amp):
-                loss_g = g_loss(D(G(z, text), text).float())
+                gen_images = G(z, text)
+                loss_g = g_loss(D(gen_images, text).float())
+                if pixel_weight:  # the regression loss against the batch's real pictures, as a leash
+                    loss_g = loss_g + pixel_weight * F.mse_loss(gen_images.float(), images.float())
                 if use_int:  # GAN-INT: no real image for t_int, only D's verdict
                     other = text[torch.randperm(b, generator=gen).to(device)]
                     t_int = int_beta * text + (1 - int_beta) * other
