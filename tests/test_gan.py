@@ -180,3 +180,14 @@ def test_wrong_texts_differ_in_exactly_one_attribute():
         gan.TextImageBatches(images, text[:5], attrs)
     with pytest.raises(ValueError, match="uint8"):
         gan.TextImageBatches(images.float(), text, attrs)
+
+
+def test_the_leash_and_mode_seeking_terms_train(models):
+    G, D = models
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(4, 3, 32, 32, generator=g) * 2 - 1, torch.randn(4, 12, generator=g),
+                torch.randn(4, 12, generator=g))]
+    hist = gan.train_gan(G, D, batches, steps=3, method="gan-cls", pixel_weight=10.0, mode_seeking=0.5, progress=False)
+    assert len(hist["g_loss"]) == 3 and all(math.isfinite(v) for v in hist["g_loss"])
+    with pytest.raises(ValueError, match="mode_seeking"):
+        gan.train_gan(G, D, batches, steps=1, mode_seeking=-1.0, progress=False)

@@ -286,7 +286,7 @@ class TextImageBatches:
 def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: str = "gan-cls", lr: float = 2e-4,
               lr_d: float | None = None, betas=(0.5, 0.999), int_beta: float = 0.5, ema: float | None = None,
               device=None, amp: bool = True, seed: int = 0, progress: bool = True, desc: str | None = None,
-              log_every: int = 1, pixel_weight: float = 0.0) -> dict:
+              log_every: int = 1, pixel_weight: float = 0.0, mode_seeking: float = 0.0) -> dict:
     """Train G and D against each other for ``steps`` steps; returns a history of lists.
 
     ``batches``: an iterable (re-iterated as needed) of (images (B, 3, 32, 32) in [-1, 1],
@@ -297,6 +297,9 @@ def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: st
     text of another image in the batch). ``amp``: mixed precision, used on CUDA only.
     ``pixel_weight``: adds that many times the squared error between G's pictures and the
     batch's real pictures to G's loss (the regression loss; 0, the default, is the plain game).
+    ``mode_seeking``: the mode-seeking term of MSGAN (Mao et al., 2019) against mode collapse:
+    half of G's batch repeats the other half's texts with other noise, and G pays
+    ``mode_seeking`` / (mean image distance / mean noise distance) of those pairs.
     History keys: step, d_loss, g_loss, d_real, d_fake, d_wrong (mean D probabilities).
     """
     checks.choice(method, "method", METHODS)
@@ -304,6 +307,7 @@ def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: st
     lr = checks.number(lr, "lr", low=0.0, low_open=True)
     int_beta = checks.number(int_beta, "int_beta", low=0.0, high=1.0)
     pixel_weight = checks.number(pixel_weight, "pixel_weight", low=0.0)
+    mode_seeking = checks.number(mode_seeking, "mode_seeking", low=0.0)
     if G.z_dim == 0:
         raise ValueError("the generator has no noise input (z_dim=0): a GAN needs z_dim >= 1")
     device = torch.device(device) if device is not None else next(G.parameters()).device
@@ -346,10 +350,20 @@ def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: st
             # ---- generator: make D call its images real for their text
             z = torch.randn(b, G.z_dim, generator=gen).to(device)
             with torch.autocast(device_type=device.type, enabled=use_amp):
-                gen_images = G(z, text)
-                loss_g = g_loss(D(gen_images, text).float())
+                if mode_seeking:  # the first half's texts twice, with different noise (MSGAN)
+                    h = b // 2
+                    text_g = torch.cat([text[:h], text[:h], text[2 * h:]])
+                    images_g = torch.cat([images[:h], images[:h], images[2 * h:]])
+                else:
+                    text_g, images_g = text, images
+                gen_images = G(z, text_g)
+                loss_g = g_loss(D(gen_images, text_g).float())
                 if pixel_weight:  # the regression loss against the batch's real pictures, as a leash
-                    loss_g = loss_g + pixel_weight * F.mse_loss(gen_images.float(), images.float())
+                    loss_g = loss_g + pixel_weight * F.mse_loss(gen_images.float(), images_g.float())
+                if mode_seeking:  # Mao et al. 2019: two noises for one text must give two pictures
+                    apart = (gen_images[:h] - gen_images[h:2 * h]).abs().mean((1, 2, 3)).float()
+                    noise_apart = (z[:h] - z[h:2 * h]).abs().mean(1).float()
+                    loss_g = loss_g + mode_seeking / ((apart / noise_apart).mean() + 1e-5)
                 if use_int:  # GAN-INT: no real image for t_int, only D's verdict
                     other = text[torch.randperm(b, generator=gen).to(device)]
                     t_int = int_beta * text + (1 - int_beta) * other
