@@ -10,8 +10,8 @@ ones and prints the per-size accuracy next to the classifier's accuracy on real 
     python benchmarks/probe_gan_shapes.py [--steps 1500] [--batch 64] [--width 32] [--crop]
                                           [--lr 2e-4] [--norm none|spectral|batch] [--seed 0]
 
-``--crop``: a close-up world, the object cut out of a 72-pixel canvas around it (as Reed et al.
-used bounding-box crops of birds and flowers), so it fills the 32 x 32 frame; otherwise the
+``--crop``: a close-up world (``scenes.close_up`` and ``render_close_up``, as notebook 05; Reed
+et al. used bounding-box crops of birds and flowers), so the object fills the 32 x 32 frame; otherwise the
 world's whole 32 x 32 canvas, the object anywhere (2.7-4.6 pixel radius).
 
 Measured while building (one CPU thread each, two runs at a time, 2026-11-30; chance 0.143
@@ -32,25 +32,22 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmcourse.models import gan  # noqa: E402
 from mmcourse.models.classifiers import AttributeClassifier  # noqa: E402
-from mmcourse.world.scenes import COLOURS, SHAPES, SIZES, Obj, render, sample_scenes  # noqa: E402
+from mmcourse.world.scenes import COLOURS, SHAPES, SIZES, close_up, render, render_close_up, sample_scenes  # noqa: E402
 
 COL, SH, SZ = list(COLOURS), list(SHAPES), list(SIZES)
 
 
 def world(n: int, seed: int, crop: bool):
     scenes = sample_scenes(n, seed=seed, min_objects=1, max_objects=1)
-    if crop:  # the object near the centre of a 72-pixel canvas, the middle 32 x 32 cut out
-        rng = np.random.default_rng(seed)
-        scenes = [(Obj(s[0].shape, s[0].colour, s[0].size, float(0.5 + rng.uniform(-0.04, 0.04)),
-                       float(0.5 + rng.uniform(-0.04, 0.04))),) for s in scenes]
-        images = render(scenes, 72)[:, :, 20:52, 20:52]
+    if crop:  # the object near the centre, framed as in notebook 05
+        scenes = close_up(scenes, seed=seed, jitter=0.04)
+        images = render_close_up(scenes, 32)
     else:
         images = render(scenes, 32)
     objs = [s[0] for s in scenes]

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import checks
+
 
 def _hwc(img) -> np.ndarray:
     """An image as a float HWC (or HW) array in [0, 1]; uint8 input (0..255) is scaled."""
@@ -358,8 +360,7 @@ def captioning_diagram(image=None, words=("<start>", "a", "red", "circle"), grid
     ``image``: an optional (3, H, W) or (H, W, 3) picture drawn as the input."""
     from matplotlib.patches import FancyBboxPatch
 
-    if image_as not in ("state", "input"):
-        raise ValueError(f"image_as must be 'state' or 'input', got {image_as!r}")
+    checks.choice(image_as, "image_as", ("state", "input"))
     words = list(words)
     if len(words) < 2:
         raise ValueError(f"words needs at least two entries (<start> and one word), got {words!r}")

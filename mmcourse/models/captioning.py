@@ -206,8 +206,7 @@ class ShowAndTell(nn.Module):
         vocab_size, dim, embed_dim, hidden, pad_id = _check_decoder_sizes(vocab_size, dim, embed_dim, hidden, pad_id,
                                                                           dropout)
         checks.number(forget_bias, "forget_bias")
-        if image_as not in ("state", "input"):
-            raise ValueError(f"image_as must be 'state' or 'input', got {image_as!r}")
+        checks.choice(image_as, "image_as", ("state", "input"))
         self.image_as = image_as
         self.encoder = CaptionEncoder(dim, width, image_size)
         # LayerNorm keeps the one image input on the scale of a word embedding (see also

@@ -1,14 +1,14 @@
 """Text-to-image with conditional GANs (Reed et al., 2016, "Generative Adversarial Text to
 Image Synthesis"), scaled down to 32 x 32 images of the procedural world.
 
-Generator       (z, text embedding) -> image in [-1, 1]. The embedding is compressed by a
-                fully connected layer (+ leaky ReLU) to a short *text code*, concatenated with
-                the noise z, and deconvolved (DCGAN) from 4 x 4 to 32 x 32. ``z_dim=0`` makes
-                it a deterministic regression model (text -> pixels), the one-to-many baseline.
+Generator       (z, text embedding) -> image in [-1, 1]. The embedding is mapped by a fully
+                connected layer (+ leaky ReLU) to a short *text code*, concatenated with the
+                noise z, and deconvolved (DCGAN) from 4 x 4 to 32 x 32. Fed z = 0 (or built
+                with ``z_dim=0``) it is a deterministic regression model (text -> pixels).
 Discriminator   (image, text embedding) -> one logit. Strided convolutions bring the image to
-                a 4 x 4 feature map; the compressed text code is *replicated spatially* and
-                concatenated with it as extra channels (``join``); a 1 x 1 convolution and a
-                4 x 4 convolution give the score.
+                a 4 x 4 feature map; the text code is *replicated spatially* and concatenated
+                with it as extra channels (``join``); a 1 x 1 convolution, an average over the
+                positions and two linear layers give the score.
 d_loss, g_loss  the plain conditional-GAN losses and GAN-CLS's matching-aware D loss, which
                 adds a third case: a real image with the wrong text counts as fake.
 train_gan       the two-player loop (two optimisers, device-agnostic, AMP on CUDA) for
@@ -25,6 +25,7 @@ for classifiers and figures.
 """
 from __future__ import annotations
 
+import itertools
 import time
 
 import torch
@@ -118,12 +119,14 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """(image (B, 3, 32, 32), text (B, text_dim)) -> one logit per pair (B,).
 
-    Image: three stride-2 convolutions (leaky ReLU; BN after the first) -> 4 x 4 x 4w.
+    Image: three stride-2 convolutions (leaky ReLU; ``norm``: BatchNorm after the second and
+    third, spectral norm on every layer, or none) -> 4 x 4 x 4w.
     Text: Linear -> leaky ReLU -> a ``code_dim`` code, replicated at every one of the 4 x 4
-    positions and concatenated as channels (``join``). Then 1 x 1 conv -> 4 x 4 conv -> logit.
+    positions and concatenated as channels (``join``). Then 1 x 1 conv -> average over the
+    positions -> two linear layers -> logit.
     """
 
-    def __init__(self, text_dim: int = 384, code_dim: int = 64, width: int = 32, norm: str = "none", encoder=None):
+    def __init__(self, text_dim: int = 384, code_dim: int = 64, width: int = 32, norm: str = "none"):
         super().__init__()
         self.text_dim = checks.integer(text_dim, "text_dim", low=1)
         self.code_dim = checks.integer(code_dim, "code_dim", low=1)
@@ -132,18 +135,11 @@ class Discriminator(nn.Module):
         self.image_size = 32
         sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
         bn = (lambda c: nn.BatchNorm2d(c)) if norm == "batch" else (lambda c: nn.Identity())
-        if encoder is not None:  # start from a pre-trained image encoder's convolutions (a copy, trained on)
-            import copy
-
-            self.trunk = copy.deepcopy(encoder.features)
-            channels = encoder.channels
-        else:
-            self.trunk = nn.Sequential(
-                sn(nn.Conv2d(3, w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),                          # 16x16
-                sn(nn.Conv2d(w, 2 * w, 4, 2, 1)), bn(2 * w), nn.LeakyReLU(0.2, inplace=True),            # 8x8
-                sn(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), bn(4 * w), nn.LeakyReLU(0.2, inplace=True))        # 4x4
-            channels = 4 * w
-        self.channels = channels
+        self.trunk = nn.Sequential(
+            sn(nn.Conv2d(3, w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),                          # 16x16
+            sn(nn.Conv2d(w, 2 * w, 4, 2, 1)), bn(2 * w), nn.LeakyReLU(0.2, inplace=True),            # 8x8
+            sn(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), bn(4 * w), nn.LeakyReLU(0.2, inplace=True))        # 4x4
+        self.channels = channels = 4 * w
         self.text_fc = nn.Sequential(sn(nn.Linear(text_dim, code_dim)), nn.LeakyReLU(0.2))
         self.head = nn.Sequential(sn(nn.Conv2d(channels + code_dim, 2 * channels, 1)), nn.LeakyReLU(0.2, inplace=True),
                                   nn.AdaptiveAvgPool2d(1), nn.Flatten(), sn(nn.Linear(2 * channels, 2 * channels)),
@@ -169,21 +165,7 @@ class Discriminator(nn.Module):
         return self.head(self.join(fmap, self.text_fc(text_emb))).flatten()
 
     def forward(self, images: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
-        images = _check_images(images, "images", self.image_size)
-        _check_text(text_emb, "text_emb", self.text_dim, batch=images.shape[0])
-        return self.score(self.features(images), text_emb)
-
-
-def init_weights(module: nn.Module) -> None:
-    """DCGAN's initialisation: conv weights N(0, 0.02), BN weights N(1, 0.02), biases 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
+        return self.score(self.features(images), text_emb)  # each checks its own input
 
 
 # --------------------------------------------------------------------------------- losses
@@ -209,10 +191,9 @@ def d_loss(s_real: torch.Tensor, s_fake: torch.Tensor, s_wrong: torch.Tensor | N
     """
     s_real = _check_logits(s_real, "s_real")
     s_fake = _check_logits(s_fake, "s_fake", len(s_real))
-    if s_wrong is not None:
-        s_wrong = _check_logits(s_wrong, "s_wrong", len(s_real))
     if s_wrong is None:
         return _bce(s_real, 1.0) + _bce(s_fake, 0.0)
+    s_wrong = _check_logits(s_wrong, "s_wrong", len(s_real))
     return _bce(s_real, 1.0) + (_bce(s_wrong, 0.0) + _bce(s_fake, 0.0)) / 2
 
 
@@ -403,7 +384,7 @@ def train_gan(G: Generator, D: Discriminator, batches, *, steps: int, method: st
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.reset_running_stats()
                     m.momentum = None  # a plain average over the passes below
-            for i, (_, text, _) in zip(range(20), batches):
+            for _images, text, _wrong in itertools.islice(batches, 20):
                 G(torch.randn(len(text), G.z_dim, generator=gen).to(device), text.to(device))
             for m in G.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -515,10 +496,10 @@ def edit_loss(image_emb: torch.Tensor, target_emb: torch.Tensor, latent: torch.T
     latent = checks.tensor(latent, "latent", dtype="float", ndim=2, nonempty=True)
     start = checks.tensor(start, "start", dtype="float", ndim=2, nonempty=True)
     weight = checks.number(weight, "weight", low=0.0)
-    if image_emb.shape != target_emb.shape or image_emb.ndim != 2:
+    if image_emb.shape != target_emb.shape:
         raise ValueError(f"image_emb and target_emb must both be (B, E), got {tuple(image_emb.shape)} "
                          f"and {tuple(target_emb.shape)}")
-    if latent.shape != start.shape or latent.ndim != 2 or latent.shape[0] != image_emb.shape[0]:
+    if latent.shape != start.shape or latent.shape[0] != image_emb.shape[0]:
         raise ValueError(f"latent and start must both be (B, L) with B = {image_emb.shape[0]}, got "
                          f"{tuple(latent.shape)} and {tuple(start.shape)}")
     cos = F.cosine_similarity(image_emb, target_emb, dim=-1)
