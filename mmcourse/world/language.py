@@ -495,6 +495,48 @@ def execute(program, scene, trace: bool = False):
     return (state, states) if trace else state
 
 
+def program_tokens(program) -> list[str]:
+    """A program as a flat token list, the sequence a program generator writes:
+    (("scene",), ("filter_colour", "red"), ("unique",), ("query_shape",)) ->
+    ["scene", "filter_colour", "red", "unique", "query_shape"]."""
+    program = checks.items(program, "program")
+    out = []
+    for step in program:
+        if not isinstance(step, (tuple, list)) or not step or not all(isinstance(t, str) for t in step):
+            raise ProgramError(f"program has a malformed step {step!r}; a step is a tuple (module, *arguments)")
+        out.extend(step)
+    return out
+
+
+def parse_program(tokens) -> tuple:
+    """The inverse of ``program_tokens``: group a flat token list into steps. Raises
+    ProgramError (never anything deeper) on an unknown module, a missing argument or an
+    argument that module does not take, so a pipeline can count it as a wrong answer."""
+    tokens = checks.items(tokens, "tokens", str)
+    steps, k = [], 0
+    while k < len(tokens):
+        name = tokens[k]
+        if name not in MODULES:
+            raise ProgramError(f"token {k} ({name!r}) is not a module; modules are: {', '.join(MODULES)}")
+        if name in _VALID:
+            if k + 1 >= len(tokens) or tokens[k + 1] not in _VALID[name]:
+                got = repr(tokens[k + 1]) if k + 1 < len(tokens) else "the end of the program"
+                raise ProgramError(f"module {name!r} needs one of {', '.join(_VALID[name])} after it, got {got}")
+            steps.append((name, tokens[k + 1]))
+            k += 2
+        else:
+            steps.append((name,))
+            k += 1
+    if not steps:
+        raise ProgramError("the program is empty")
+    return tuple(steps)
+
+
+def program_vocab() -> Vocabulary:
+    """Every token a program can hold (module names and their arguments), plus the specials."""
+    return Vocabulary([*MODULES, *(v for values in _VALID.values() for v in values)])
+
+
 # ------------------------------------------------------------------ held-out paraphrases
 # Phrasings that never occur in ``captions``: a text encoder trained only on those meets
 # these words for the first time (out-of-vocabulary for it), a pre-trained one has seen them.

@@ -1,0 +1,316 @@
+"""Visual question answering (notebook 06): the models that answer questions about a picture.
+
+All of them read the same frozen grid of CNN features (``zoo.load("grid-cnn")``: B x L cells x
+C channels, L = side * side) and/or a question as token ids (B, T), <pad> = 0.
+
+- ``VQABaseline``: Antol et al. 2015. Image grid -> FC + tanh, question LSTM -> FC + tanh, the two
+  multiplied pointwise, then FC + tanh + dropout and FC over the answers. ``inputs="question"``
+  or ``"image"`` gives the blind baselines that measure how much an answer owes to the prior.
+- ``RelationNetwork``: Santoro et al. 2017. Every cell with its (x, y) is an "object"; a shared
+  MLP g scores every ordered pair of objects together with the question, the pair outputs are
+  summed, and an MLP f maps the sum to the answer. ``relation_pairs`` builds g's inputs
+  literally; the model computes g's first layer per object (the same numbers, N times cheaper).
+- ``ProgramGenerator``: question -> program tokens, a GRU encoder-decoder with dot-product
+  attention (Johnson et al. 2017's program generator, smaller).
+- ``SceneParser``: grid -> the object table (shape, colour, size, x, y), CenterNet style: each
+  cell says whether an object's centre lies in it, which object, and where in the cell.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import checks
+from ..world.scenes import COLOURS, SHAPES, SIZES, Obj
+
+INPUTS = ("both", "question", "image")
+
+
+def _check_grid(grid, channels: int, cells: int, dtype) -> torch.Tensor:
+    grid = checks.features(grid, "grid", ndim=3, dim=channels, dtype=dtype, shape="(B, cells, channels)")
+    if grid.shape[1] != cells:
+        raise ValueError(f"grid must have {cells} cells (a {int(cells ** 0.5)} x {int(cells ** 0.5)} grid), "
+                         f"got shape {tuple(grid.shape)}")
+    return grid
+
+
+def _check_tokens(tokens, vocab_size: int, batch: int | None = None, name: str = "tokens") -> torch.Tensor:
+    tokens = checks.token_ids(tokens, name, vocab_size)
+    if batch is not None and tokens.shape[0] != batch:
+        raise ValueError(f"{name} has {tokens.shape[0]} rows but the grid has {batch}: one question per picture")
+    if tokens.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(tokens.shape)}): a question needs at least one token")
+    return tokens
+
+
+class QuestionEncoder(nn.Module):
+    """Word embeddings -> LSTM; the question is the LSTM's state after its last real token."""
+
+    def __init__(self, vocab_size: int, embed_dim: int = 64, hidden: int = 128, pad_id: int = 0):
+        super().__init__()
+        self.vocab_size = checks.integer(vocab_size, "vocab_size", low=1)
+        self.pad_id = checks.integer(pad_id, "pad_id", low=0, high=vocab_size - 1)
+        self.embed = nn.Embedding(vocab_size, checks.integer(embed_dim, "embed_dim", low=1), padding_idx=pad_id)
+        self.lstm = nn.LSTM(embed_dim, checks.integer(hidden, "hidden", low=1), batch_first=True)
+        self.out_dim = hidden
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = _check_tokens(tokens, self.vocab_size)
+        lengths = (tokens != self.pad_id).sum(1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(self.embed(tokens), lengths, batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)
+        return h[-1]
+
+
+class VQABaseline(nn.Module):
+    """Antol et al.'s "deeper LSTM Q + norm I" model, on a grid of frozen CNN features.
+
+    ``inputs``: "both" (the model), "question" (a blind model: it never sees the picture) or
+    "image" (it never reads the question)."""
+
+    def __init__(self, vocab_size: int, n_answers: int, channels: int = 128, cells: int = 36, dim: int = 256,
+                 hidden: int = 256, inputs: str = "both", pad_id: int = 0, dropout: float = 0.2):
+        super().__init__()
+        checks.choice(inputs, "inputs", INPUTS)
+        self.inputs = inputs
+        self.n_answers = checks.integer(n_answers, "n_answers", low=2)
+        self.channels = checks.integer(channels, "channels", low=1)
+        self.cells = checks.integer(cells, "cells", low=1)
+        dim = checks.integer(dim, "dim", low=1)
+        self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
+        self.q_fc = nn.Linear(128, dim)
+        self.i_fc = nn.Linear(channels * cells, dim)
+        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, n_answers))
+
+    def forward(self, grid: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """grid (B, cells, channels), tokens (B, T) -> answer logits (B, n_answers)."""
+        grid = _check_grid(grid, self.channels, self.cells, self.i_fc.weight.dtype)
+        tokens = _check_tokens(tokens, self.question.vocab_size, grid.shape[0])
+        img = torch.tanh(self.i_fc(F.normalize(grid.flatten(1), dim=1)))   # "norm I": unit length, then FC
+        q = torch.tanh(self.q_fc(self.question(tokens)))
+        joint = {"both": img * q, "question": q, "image": img}[self.inputs]  # pointwise multiplication
+        return self.head(joint)
+
+
+def cell_coordinates(side: int, device=None) -> torch.Tensor:
+    """(side * side, 2): the (x, y) centre of every cell in [-1, 1], row by row (the grid's order)."""
+    side = checks.integer(side, "side", low=1)
+    c = (torch.arange(side, dtype=torch.float32, device=device) + 0.5) / side * 2 - 1
+    y, x = torch.meshgrid(c, c, indexing="ij")
+    return torch.stack([x.flatten(), y.flatten()], dim=1)
+
+
+def relation_pairs(objects: torch.Tensor, question: torch.Tensor) -> torch.Tensor:
+    """g's inputs, literally: objects (B, N, D), question (B, Q) -> (B, N * N, 2D + Q), row
+    i * N + j = [o_i, o_j, q] for every ordered pair (i, j), i == j included."""
+    objects = checks.features(objects, "objects", ndim=3, shape="(B, N, D)")
+    question = checks.features(question, "question", ndim=2, shape="(B, Q)")
+    if question.shape[0] != objects.shape[0]:
+        raise ValueError(f"question has {question.shape[0]} rows but objects has {objects.shape[0]}")
+    B, N, D = objects.shape
+    o_i = objects.unsqueeze(2).expand(B, N, N, D)
+    o_j = objects.unsqueeze(1).expand(B, N, N, D)
+    q = question[:, None, None, :].expand(B, N, N, question.shape[1])
+    return torch.cat([o_i, o_j, q], dim=-1).flatten(1, 2)
+
+
+class RelationNetwork(nn.Module):
+    """RN(O, q) = f( sum over pairs (i, j) of g(o_i, o_j, q) ), objects = grid cells + (x, y).
+
+    ``g_first(objects, q)`` is g's first layer; because a Linear layer on [o_i, o_j, q] equals
+    W_i o_i + W_j o_j + W_q q, it is computed once per object and broadcast over the pairs."""
+
+    def __init__(self, vocab_size: int, n_answers: int, channels: int = 128, side: int = 6, obj_dim: int = 32,
+                 hidden: int = 128, pad_id: int = 0, dropout: float = 0.2):
+        super().__init__()
+        self.n_answers = checks.integer(n_answers, "n_answers", low=2)
+        self.channels = checks.integer(channels, "channels", low=1)
+        self.side = checks.integer(side, "side", low=1)
+        obj_dim, hidden = checks.integer(obj_dim, "obj_dim", low=1), checks.integer(hidden, "hidden", low=1)
+        self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
+        self.register_buffer("coords", cell_coordinates(side), persistent=False)
+        self.objects = nn.Sequential(nn.Linear(channels + 2, obj_dim), nn.ReLU())
+        self.g1 = nn.Linear(2 * obj_dim + 128, hidden)          # g's first layer, on [o_i, o_j, q]
+        self.g = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.f = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_answers))
+        self.obj_dim = obj_dim
+
+    def cell_objects(self, grid: torch.Tensor) -> torch.Tensor:
+        """(B, N, channels) -> (B, N, obj_dim): each cell's features with its coordinates, projected."""
+        coords = self.coords.to(grid.dtype).expand(grid.shape[0], -1, -1)
+        return self.objects(torch.cat([grid, coords], dim=-1))
+
+    def g_first(self, objects: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """g's first layer for every pair, (B, N * N, hidden), without building the pairs."""
+        w = self.g1.weight
+        d = self.obj_dim
+        a = objects @ w[:, :d].T                     # W_i o_i   (B, N, hidden)
+        b = objects @ w[:, d:2 * d].T                # W_j o_j
+        c = q @ w[:, 2 * d:].T + self.g1.bias        # W_q q + bias   (B, hidden)
+        return (a[:, :, None] + b[:, None, :] + c[:, None, None]).flatten(1, 2)
+
+    def forward(self, grid: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        grid = _check_grid(grid, self.channels, self.side ** 2, self.g1.weight.dtype)
+        tokens = _check_tokens(tokens, self.question.vocab_size, grid.shape[0])
+        objects, q = self.cell_objects(grid), self.question(tokens)
+        relations = self.g(self.g_first(objects, q)).sum(dim=1)   # sum over all N * N pairs
+        return self.f(relations)
+
+
+# ---------------------------------------------------------------------------------------------
+# program generator
+
+
+class ProgramGenerator(nn.Module):
+    """Question tokens -> program tokens: a GRU encoder and a GRU decoder that attends (dot
+    product) over the encoder's states at every step. Programs are ``<start> tokens <end>``
+    in ``language.program_vocab()`` ids."""
+
+    def __init__(self, q_vocab_size: int, p_vocab_size: int, embed_dim: int = 64, hidden: int = 128,
+                 q_pad: int = 0, p_pad: int = 0):
+        super().__init__()
+        self.q_vocab_size = checks.integer(q_vocab_size, "q_vocab_size", low=1)
+        self.p_vocab_size = checks.integer(p_vocab_size, "p_vocab_size", low=1)
+        self.q_pad, self.p_pad = q_pad, p_pad
+        hidden = checks.integer(hidden, "hidden", low=1)
+        self.q_embed = nn.Embedding(q_vocab_size, embed_dim, padding_idx=q_pad)
+        self.p_embed = nn.Embedding(p_vocab_size, embed_dim, padding_idx=p_pad)
+        self.encoder = nn.GRU(embed_dim, hidden, batch_first=True, bidirectional=True)
+        self.bridge = nn.Linear(2 * hidden, hidden)
+        self.keys = nn.Linear(2 * hidden, hidden, bias=False)
+        self.decoder = nn.GRUCell(embed_dim + 2 * hidden, hidden)
+        self.out = nn.Linear(hidden + 2 * hidden, p_vocab_size)
+
+    def encode(self, q_tokens: torch.Tensor):
+        q_tokens = _check_tokens(q_tokens, self.q_vocab_size, name="q_tokens")
+        mask = q_tokens != self.q_pad
+        states, _ = self.encoder(self.q_embed(q_tokens))                       # (B, T, 2H)
+        mean = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        return states, self.keys(states), mask, torch.tanh(self.bridge(mean))
+
+    def _step(self, enc, prev: torch.Tensor, h: torch.Tensor, context: torch.Tensor):
+        states, keys, mask, _ = enc
+        h = self.decoder(torch.cat([self.p_embed(prev), context], dim=1), h)
+        scores = (keys @ h.unsqueeze(2)).squeeze(2).masked_fill(~mask, float("-inf"))
+        context = (scores.softmax(1).unsqueeze(2) * states).sum(1)                # attend over the question
+        return self.out(torch.cat([h, context], dim=1)), h, context
+
+    def forward(self, q_tokens: torch.Tensor, p_in: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: logits (B, T, p_vocab) for the next token after each of ``p_in``."""
+        enc = self.encode(q_tokens)
+        p_in = _check_tokens(p_in, self.p_vocab_size, enc[0].shape[0], name="p_in")
+        h, context = enc[3], torch.zeros_like(enc[0][:, 0])
+        logits = []
+        for t in range(p_in.shape[1]):
+            step, h, context = self._step(enc, p_in[:, t], h, context)
+            logits.append(step)
+        return torch.stack(logits, dim=1)
+
+    def loss(self, q_tokens: torch.Tensor, programs: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of ``programs`` (B, T) = <start> ... <end> <pad>..., each token given the previous."""
+        logits = self(q_tokens, programs[:, :-1])
+        return F.cross_entropy(logits.flatten(0, 1), programs[:, 1:].flatten(), ignore_index=self.p_pad)
+
+    @torch.no_grad()
+    def generate(self, q_tokens: torch.Tensor, bos: int, eos: int, max_len: int = 16) -> list[list[int]]:
+        """Greedy decoding: one list of program token ids per question (without <start>/<end>)."""
+        max_len = checks.integer(max_len, "max_len", low=1)
+        enc = self.encode(q_tokens)
+        B = enc[0].shape[0]
+        prev = torch.full((B,), bos, dtype=torch.long, device=enc[0].device)
+        h, context = enc[3], torch.zeros_like(enc[0][:, 0])
+        out, done = [[] for _ in range(B)], torch.zeros(B, dtype=torch.bool, device=prev.device)
+        for _ in range(max_len):
+            logits, h, context = self._step(enc, prev, h, context)
+            prev = logits.argmax(1)
+            for b in (~done).nonzero().flatten().tolist():
+                if prev[b].item() != eos:
+                    out[b].append(prev[b].item())
+            done |= prev == eos
+            if done.all():
+                break
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# scene parser
+
+COLOUR_NAMES, SIZE_NAMES = tuple(COLOURS), tuple(SIZES)
+_HEADS = {"centre": 1, "colour": len(COLOUR_NAMES), "shape": len(SHAPES), "size": len(SIZE_NAMES), "offset": 2}
+
+
+class SceneParser(nn.Module):
+    """Grid of CNN features -> the object table. Per cell (two 3 x 3 convolutions, then 1 x 1
+    heads): the logit that an object's centre lies in that cell, that object's colour, shape
+    and size, and the centre's position inside the cell (x, y in [0, 1])."""
+
+    def __init__(self, channels: int = 128, side: int = 6, hidden: int = 128):
+        super().__init__()
+        self.channels = checks.integer(channels, "channels", low=1)
+        self.side = checks.integer(side, "side", low=1)
+        hidden = checks.integer(hidden, "hidden", low=1)
+        self.net = nn.Sequential(nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(hidden, sum(_HEADS.values()), 1))
+
+    def forward(self, grid: torch.Tensor) -> dict:
+        """grid (B, side * side, channels) -> {head: (B, side * side, n)} logits (offset: in [0, 1])."""
+        grid = _check_grid(grid, self.channels, self.side ** 2, next(self.parameters()).dtype)
+        B = grid.shape[0]
+        fmap = grid.transpose(1, 2).reshape(B, self.channels, self.side, self.side)
+        out = self.net(fmap).flatten(2).transpose(1, 2)          # (B, L, 16)
+        heads = dict(zip(_HEADS, out.split(list(_HEADS.values()), dim=-1)))
+        heads["centre"] = heads["centre"].squeeze(-1)
+        heads["offset"] = heads["offset"].sigmoid()
+        return heads
+
+    def targets(self, scenes) -> dict:
+        """Per-cell training targets for a list of scenes: centre (B, L) 0/1, colour, shape and
+        size indices and the offset (x, y) inside the cell at the centre cells (-1 elsewhere)."""
+        from ..world.scenes import check_scenes
+
+        scenes = check_scenes(scenes)
+        B, L, s = len(scenes), self.side ** 2, self.side
+        t = {"centre": torch.zeros(B, L), "colour": torch.full((B, L), -1), "shape": torch.full((B, L), -1),
+             "size": torch.full((B, L), -1), "offset": torch.zeros(B, L, 2)}
+        for b, scene in enumerate(scenes):
+            for o in scene:
+                col, row = min(int(o.x * s), s - 1), min(int(o.y * s), s - 1)
+                k = row * s + col
+                t["centre"][b, k] = 1
+                t["colour"][b, k] = COLOUR_NAMES.index(o.colour)
+                t["shape"][b, k] = SHAPES.index(o.shape)
+                t["size"][b, k] = SIZE_NAMES.index(o.size)
+                t["offset"][b, k] = torch.tensor([o.x * s - col, o.y * s - row])
+        return t
+
+    def loss(self, grid: torch.Tensor, targets: dict) -> torch.Tensor:
+        """Centre BCE over all cells + attribute cross-entropy and offset L1 at the centre cells."""
+        out = self(grid)
+        if targets["centre"].shape != out["centre"].shape:
+            raise ValueError(f"targets are for {tuple(targets['centre'].shape)} cells, the grid gives "
+                             f"{tuple(out['centre'].shape)}: build them with this parser's targets()")
+        at = targets["centre"] > 0
+        loss = F.binary_cross_entropy_with_logits(out["centre"], targets["centre"])
+        for k in ("colour", "shape", "size"):
+            loss = loss + F.cross_entropy(out[k][at], targets[k][at])
+        return loss + 5 * F.l1_loss(out["offset"][at], targets["offset"][at])
+
+    @torch.no_grad()
+    def parse(self, grid: torch.Tensor, threshold: float = 0.5) -> list[tuple]:
+        """One scene (a tuple of Obj) per picture: every cell whose centre probability is above
+        ``threshold`` becomes an object."""
+        threshold = checks.number(threshold, "threshold", low=0.0, high=1.0, low_open=True)
+        out = {k: v.float().cpu() for k, v in self(grid).items()}
+        s, scenes = self.side, []
+        for b in range(out["centre"].shape[0]):
+            objs = []
+            for k in (out["centre"][b].sigmoid() > threshold).nonzero().flatten().tolist():
+                row, col = divmod(k, s)
+                dx, dy = out["offset"][b, k].tolist()
+                objs.append(Obj(SHAPES[out["shape"][b, k].argmax().item()], COLOUR_NAMES[out["colour"][b, k].argmax().item()],
+                                SIZE_NAMES[out["size"][b, k].argmax().item()], min(max((col + dx) / s, 0.0), 1.0),
+                                min(max((row + dy) / s, 0.0), 1.0)))
+            scenes.append(tuple(objs))
+        return scenes

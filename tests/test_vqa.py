@@ -1,0 +1,212 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from mmcourse.models import vqa
+from mmcourse.world import language as L
+from mmcourse.world.scenes import Obj, sample_scenes
+
+V, A, C, SIDE = 30, 7, 8, 3
+
+
+def _grid(b=4):
+    return torch.randn(b, SIDE * SIDE, C)
+
+
+def _tokens(b=4, t=6):
+    x = torch.randint(4, V, (b, t))
+    x[0, 4:] = 0  # padding
+    return x
+
+
+@pytest.mark.parametrize("inputs", vqa.INPUTS)
+def test_baseline_shapes(inputs):
+    torch.manual_seed(0)
+    m = vqa.VQABaseline(V, A, channels=C, cells=SIDE * SIDE, dim=16, hidden=16, inputs=inputs).eval()
+    assert m(_grid(), _tokens()).shape == (4, A)
+
+
+def test_blind_baselines_ignore_what_they_cannot_see():
+    torch.manual_seed(0)
+    grid, tok = _grid(), _tokens()
+    q_only = vqa.VQABaseline(V, A, channels=C, cells=SIDE * SIDE, dim=16, inputs="question").eval()
+    assert torch.allclose(q_only(grid, tok), q_only(torch.randn_like(grid), tok))
+    i_only = vqa.VQABaseline(V, A, channels=C, cells=SIDE * SIDE, dim=16, inputs="image").eval()
+    assert torch.allclose(i_only(grid, tok), i_only(grid, _tokens().roll(1, 0)))
+    both = vqa.VQABaseline(V, A, channels=C, cells=SIDE * SIDE, dim=16).eval()
+    assert not torch.allclose(both(grid, tok), both(torch.randn_like(grid), tok))
+
+
+def test_question_encoder_ignores_padding():
+    torch.manual_seed(0)
+    enc = vqa.QuestionEncoder(V, embed_dim=8, hidden=8).eval()
+    tok = torch.tensor([[5, 6, 7, 0, 0]])
+    assert torch.allclose(enc(tok), enc(tok[:, :3]), atol=1e-6)
+
+
+def test_relation_pairs_hold_every_ordered_pair():
+    objects, q = torch.randn(2, 3, 4), torch.randn(2, 5)
+    pairs = vqa.relation_pairs(objects, q)
+    assert pairs.shape == (2, 9, 13)
+    for i in range(3):
+        for j in range(3):
+            assert torch.equal(pairs[:, i * 3 + j], torch.cat([objects[:, i], objects[:, j], q], 1))
+
+
+def test_rn_first_layer_equals_a_linear_layer_on_the_pairs():
+    torch.manual_seed(0)
+    rn = vqa.RelationNetwork(V, A, channels=C, side=SIDE, obj_dim=4, hidden=16)
+    objects, q = torch.randn(2, SIDE * SIDE, 4), torch.randn(2, 128)
+    assert torch.allclose(rn.g_first(objects, q), rn.g1(vqa.relation_pairs(objects, q)), atol=1e-5)
+
+
+def test_rn_is_invariant_to_the_order_of_its_objects():
+    """The sum over pairs makes g's total independent of how the cells are ordered."""
+    torch.manual_seed(0)
+    rn = vqa.RelationNetwork(V, A, channels=C, side=SIDE, obj_dim=4, hidden=16).eval()
+    objects, q = torch.randn(2, SIDE * SIDE, 4), torch.randn(2, 128)
+    perm = torch.randperm(SIDE * SIDE)
+    a = rn.g(rn.g_first(objects, q)).sum(1)
+    b = rn.g(rn.g_first(objects[:, perm], q)).sum(1)
+    assert torch.allclose(a, b, atol=1e-4)
+    assert rn(_grid(), _tokens()).shape == (4, A)
+
+
+def test_cell_coordinates():
+    c = vqa.cell_coordinates(2)
+    assert c.tolist() == [[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]]
+
+
+@pytest.mark.parametrize("make, args, match", [
+    (lambda: vqa.VQABaseline(V, A, channels=C, cells=9), (torch.randn(4, 8, C), _tokens()), "9 cells"),
+    (lambda: vqa.VQABaseline(V, A, channels=C, cells=9), (torch.randn(4, 9, C + 1), _tokens()), "8 features"),
+    (lambda: vqa.VQABaseline(V, A, channels=C, cells=9), (_grid(), _tokens(3)), "one question per picture"),
+    (lambda: vqa.VQABaseline(V, A, channels=C, cells=9), (_grid(), _tokens() + V), "token ids"),
+    (lambda: vqa.RelationNetwork(V, A, channels=C, side=3), (_grid(2), _tokens()), "one question per picture"),
+    (lambda: vqa.RelationNetwork(V, A, channels=C, side=3), (_grid()[..., :3], _tokens()), "features"),
+])
+def test_bad_inputs_give_clear_errors(make, args, match):
+    with pytest.raises(ValueError, match=match):
+        make()(*args)
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="inputs.*both"):
+        vqa.VQABaseline(V, A, inputs="text")
+    with pytest.raises(ValueError, match="question has 1 rows"):
+        vqa.relation_pairs(torch.randn(2, 3, 4), torch.randn(1, 5))
+
+
+# ---------------------------------------------------------------- programs
+
+def _questions(n_scenes=60, seed=0):
+    rng = np.random.default_rng(seed)
+    return [q for s in sample_scenes(n_scenes, seed=seed) for q in L.questions(s, 5, rng)]
+
+
+def test_program_round_trip():
+    qs = _questions()
+    assert {q.type for q in qs} == set(L.QUESTION_TYPES)
+    pv = L.program_vocab()
+    for q in qs:
+        tokens = L.program_tokens(q.program)
+        assert all(t in pv for t in tokens)
+        assert L.parse_program(tokens) == q.program
+
+
+@pytest.mark.parametrize("tokens, match", [
+    (["scene", "filter_colour"], "needs one of"),
+    (["scene", "filter_colour", "circle"], "needs one of"),
+    (["scene", "jump", "count"], "not a module"),
+    ([], "empty"),
+])
+def test_malformed_programs_raise_program_error(tokens, match):
+    with pytest.raises(L.ProgramError, match=match):
+        L.parse_program(tokens)
+
+
+def test_a_parsed_program_that_cannot_run_raises_program_error():
+    scene = (Obj("circle", "red", "small", 0.2, 0.2), Obj("circle", "red", "large", 0.7, 0.7))
+    program = L.parse_program(["scene", "filter_shape", "circle", "unique", "query_colour"])
+    with pytest.raises(L.ProgramError, match="exactly one object"):
+        L.execute(program, scene)
+    with pytest.raises(L.ProgramError, match="must end"):
+        L.execute(L.parse_program(["scene", "filter_shape", "circle"]), scene)
+
+
+def test_program_generator_shapes_and_generation():
+    torch.manual_seed(0)
+    pv = L.program_vocab()
+    pg = vqa.ProgramGenerator(V, len(pv), embed_dim=8, hidden=8).eval()
+    q = _tokens(3)
+    p = torch.randint(4, len(pv), (3, 5))
+    p[:, 0] = pv.bos
+    assert pg(q, p[:, :-1]).shape == (3, 4, len(pv))
+    assert pg.loss(q, p).ndim == 0
+    out = pg.generate(q, pv.bos, pv.eos, max_len=4)
+    assert len(out) == 3 and all(len(o) <= 4 and pv.eos not in o for o in out)
+
+
+def test_program_generator_learns_a_tiny_mapping():
+    """Two questions, two programs: a few hundred steps must fit them exactly."""
+    torch.manual_seed(0)
+    qv, pv = L.build_vocab(), L.program_vocab()
+    qs = [q for q in _questions(20) if q.type in ("exist", "query")][:4]
+    q_tok = torch.tensor([qv.encode(q.text, max_len=20) for q in qs])
+    progs = [[pv.stoi[t] for t in L.program_tokens(q.program)] for q in qs]
+    p_tok = torch.tensor([[pv.bos] + p + [pv.eos] + [pv.pad] * (12 - len(p)) for p in progs])
+    pg = vqa.ProgramGenerator(len(qv), len(pv), embed_dim=16, hidden=32)
+    opt = torch.optim.Adam(pg.parameters(), 1e-2)
+    for _ in range(150):
+        loss = pg.loss(q_tok, p_tok)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert pg.eval().generate(q_tok, pv.bos, pv.eos) == progs
+
+
+# ---------------------------------------------------------------- scene parser
+
+def test_parser_targets_and_a_perfect_parse_round_trip():
+    parser = vqa.SceneParser(channels=C, side=6, hidden=8)
+    scenes = sample_scenes(5, seed=1)
+    t = parser.targets(scenes)
+    assert t["centre"].shape == (5, 36) and t["centre"].sum() == sum(len(s) for s in scenes)
+    assert ((t["offset"] >= 0) & (t["offset"] <= 1)).all()
+
+    class Oracle(nn.Module):  # logits that say exactly the targets
+        def __init__(self):
+            super().__init__()
+            self.unused = nn.Parameter(torch.zeros(1))
+
+        def forward(self, fmap):
+            B = fmap.shape[0]
+            out = torch.zeros(B, 17, 36)
+            out[:, 0] = t["centre"] * 20 - 10
+            for k, (lo, n) in {"colour": (1, 7), "shape": (8, 5), "size": (13, 2)}.items():
+                out[:, lo:lo + n] = torch.nn.functional.one_hot(t[k].clamp(min=0), n).transpose(1, 2) * 10.0
+            out[:, 15:17] = torch.logit(t["offset"].clamp(1e-4, 1 - 1e-4)).transpose(1, 2)
+            return out.view(B, 17, 6, 6)
+
+    parser.net = Oracle()
+    parsed = parser.parse(torch.randn(5, 36, C))
+    for got, want in zip(parsed, scenes):
+        key = lambda o: (o.x, o.y)
+        assert len(got) == len(want)
+        for a, b in zip(sorted(got, key=key), sorted(want, key=key)):
+            assert a.attributes == b.attributes and abs(a.x - b.x) < 1e-3 and abs(a.y - b.y) < 1e-3
+
+
+def test_parser_loss_and_errors():
+    torch.manual_seed(0)
+    parser = vqa.SceneParser(channels=C, side=6, hidden=8)
+    scenes = sample_scenes(3, seed=2)
+    loss = parser.loss(torch.randn(3, 36, C), parser.targets(scenes))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    with pytest.raises(ValueError, match="36 cells"):
+        parser(torch.randn(3, 9, C))
+    with pytest.raises(ValueError, match="targets are for"):
+        parser.loss(torch.randn(3, 36, C), vqa.SceneParser(channels=C, side=3).targets(scenes))
+    with pytest.raises(ValueError, match="threshold"):
+        parser.parse(torch.randn(3, 36, C), threshold=0)
