@@ -248,34 +248,68 @@ def _build_grid_cnn():
     return ConvEncoder(out_dim=128, width=32)
 
 
+class _GridPretrainer(nn.Module):
+    """The grid CNN's pre-training heads: per cell, the colour, shape and size of the object
+    covering it (notebook 04's GridTagger) and whether an object's centre lies in the cell."""
+
+    def __init__(self, cnn):
+        super().__init__()
+        from .models.captioning import GridTagger
+
+        self.tagger = GridTagger(cnn)
+        self.centre = nn.Linear(cnn.channels, 1)
+
+    def loss(self, images, labels, centres):
+        images = images.float() / 255
+        g = self.tagger.cnn(images, grid=True)
+        logits = [h(g) for h in self.tagger.heads]
+        tag = sum(nn.functional.cross_entropy(lg.flatten(0, 1), labels[:, j].flatten()) for j, lg in enumerate(logits))
+        return tag + nn.functional.binary_cross_entropy_with_logits(self.centre(g).squeeze(-1), centres)
+
+
+def _centre_cells(scenes, side: int) -> torch.Tensor:
+    out = torch.zeros(len(scenes), side * side)
+    for b, scene in enumerate(scenes):
+        for o in scene:
+            out[b, min(int(o.y * side), side - 1) * side + min(int(o.x * side), side - 1)] = 1
+    return out
+
+
 def _train_grid_cnn(model, *, seed: int, smoke: bool, device=None) -> dict:
-    """Notebook 04's pre-training (our stand-in for ImageNet): at every cell of the 6 x 6 grid,
-    name the colour, shape and size of the object covering it (``scenes.cell_labels``), on
-    scenes of 1-4 objects. Reports per-cell accuracy on new scenes (cells that hold an object)."""
-    from .models.captioning import GridTagger
+    """Notebook 04's pre-training (our stand-in for ImageNet) plus one more question per cell:
+    at every cell of the 6 x 6 grid, name the colour, shape and size of the object covering it
+    (``scenes.cell_labels``) and say whether an object's *centre* lies in it (so that an object
+    that covers four cells is still one object), on scenes of 1-4 objects. Reports per-cell
+    accuracy on new scenes (attributes: cells that hold an object; centres: all cells)."""
     from .train import fit
     from .world.scenes import cell_labels, render, sample_scenes
 
     n, epochs, lr = (256, 1, 3e-3) if smoke else (5000, 6, 3e-3)
+    side = GRID_RESOLUTION // 8
     scenes = sample_scenes(n, seed=seed * 1000 + 31, min_objects=1, max_objects=4)
     images = (render(scenes, GRID_RESOLUTION) * 255).round().to(torch.uint8)
-    labels = cell_labels(scenes, GRID_RESOLUTION)
-    tagger = GridTagger(model)
+    labels, centres = cell_labels(scenes, GRID_RESOLUTION), _centre_cells(scenes, side)
+    heads = _GridPretrainer(model)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=g)
-    batches = [(images[order[i:i + 64]], labels[order[i:i + 64]]) for i in range(0, n - 63, 64)]
-    opt = torch.optim.AdamW(tagger.parameters(), lr=lr, weight_decay=1e-4)
+    batches = [(images[order[i:i + 64]], labels[order[i:i + 64]], centres[order[i:i + 64]]) for i in range(0, n - 63, 64)]
+    opt = torch.optim.AdamW(heads.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * len(batches), pct_start=0.2)
-    fit(tagger, batches, lambda m, b: m.loss(*b), optimizer=opt, scheduler=sched, epochs=epochs, device=device,
-        desc="grid CNN (per-cell attributes)")
+    fit(heads, batches, lambda m, b: m.loss(*b), optimizer=opt, scheduler=sched, epochs=epochs, device=device,
+        desc="grid CNN (what covers each cell, where the centres are)")
     test = sample_scenes(100 if smoke else 1000, seed=seed * 1000 + 32, min_objects=1, max_objects=4)
-    tagger.cpu().eval()
-    acc = tagger.accuracy(render(test, GRID_RESOLUTION), cell_labels(test, GRID_RESOLUTION))
+    heads.cpu().eval()
+    test_images = render(test, GRID_RESOLUTION)
+    acc = heads.tagger.accuracy(test_images, cell_labels(test, GRID_RESOLUTION))
     metrics = {f"cell_{k}_accuracy": a for k, a in zip(("colour", "shape", "size"), acc)}
+    with torch.no_grad():
+        found = heads.centre(model(test_images, grid=True)).squeeze(-1) > 0
+    metrics["centre_cell_accuracy"] = (found == (_centre_cells(test, side) > 0)).float().mean().item()
     print("grid CNN on new scenes, per cell: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
     return metrics
 
 
 register("grid-cnn", 1, _build_grid_cnn, _train_grid_cnn,
          "48x48 scenes of 1-4 objects -> a 6x6 grid of 128-d features that say what is where (ConvEncoder "
-         "pre-trained to tag every cell's colour, shape and size, as in notebook 04); used frozen")
+         "pre-trained to tag every cell's colour, shape and size, as in notebook 04, and the cells that hold an "
+         "object's centre); used frozen")

@@ -89,3 +89,12 @@ def test_close_up_datasets_show_one_centred_object():
     assert all((s[0].colour, s[0].shape) != ("red", "circle") for s in d.scenes)
     with pytest.raises(ValueError, match="one object"):
         RetrievalDataset(2, seed=0, resolution=32, close_up=True, max_objects=3)
+
+
+def test_a_biased_world_dataset():
+    from mmcourse.world.datasets import VQADataset
+
+    d = VQADataset(60, seed=2, resolution=16, bias={"shape": "circle", "colour": "red", "share": 1.0})
+    assert all(o.colour == "red" for s in d.scenes for o in s if o.shape == "circle")
+    with pytest.raises(ValueError, match="bias must be a dict"):
+        VQADataset(4, seed=2, resolution=16, bias={"shade": "red"})

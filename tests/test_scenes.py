@@ -225,3 +225,19 @@ def test_close_ups_frame_one_object_near_the_centre():
         close_up(sample_scenes(2, seed=0, min_objects=2, max_objects=2))
     with pytest.raises(ValueError, match="jitter"):
         close_up(scenes, jitter=0.5)
+
+
+def test_biased_repaints_most_of_one_shape_and_nothing_else():
+    from mmcourse.world.scenes import biased
+
+    scenes = sample_scenes(400, seed=3)
+    out = biased(scenes, shape="circle", colour="red", share=0.9, seed=1)
+    circles = [(a, b) for s, t in zip(scenes, out) for a, b in zip(s, t) if a.shape == "circle"]
+    others = [(a, b) for s, t in zip(scenes, out) for a, b in zip(s, t) if a.shape != "circle"]
+    assert all(a == b for a, b in others)
+    assert all((a.x, a.y, a.size) == (b.x, b.y, b.size) for a, b in circles)
+    red = sum(b.colour == "red" for _, b in circles) / len(circles)
+    assert 0.85 < red < 0.97
+    assert biased(scenes, share=0.0) == list(scenes)
+    with pytest.raises(ValueError, match="shape"):
+        biased(scenes, shape="star")

@@ -110,3 +110,16 @@ def test_dual_encoder_recipe_in_smoke_mode(tmp_path, monkeypatch):
     assert all(0.0 <= v <= 1.0 for v in meta["metrics"].values())
     held = zoo.held_out_combinations()
     assert len(held) == 7 and len({s for _, s in held}) == 5  # every colour loses one shape, every shape is hit
+
+
+def test_grid_cnn_recipe_in_smoke_mode(tmp_path, monkeypatch):
+    from mmcourse.world.scenes import render, sample_scenes
+
+    monkeypatch.setenv("MMCOURSE_CACHE", str(tmp_path))
+    cnn = zoo.load("grid-cnn", seed=0, smoke=True)
+    grid = cnn(render(sample_scenes(3, seed=1), zoo.GRID_RESOLUTION), grid=True)
+    assert grid.shape == (3, 36, 128) and torch.isfinite(grid).all()
+    meta = zoo.info("grid-cnn", seed=0, smoke=True)
+    assert set(meta["metrics"]) == {"cell_colour_accuracy", "cell_shape_accuracy", "cell_size_accuracy",
+                                    "centre_cell_accuracy"}
+    assert all(0.0 <= v <= 1.0 for v in meta["metrics"].values())

@@ -64,13 +64,14 @@ class QuestionEncoder(nn.Module):
 
 
 class VQABaseline(nn.Module):
-    """Antol et al.'s "deeper LSTM Q + norm I" model, on a grid of frozen CNN features.
+    """Antol et al.'s "deeper LSTM Q + norm I" model, on a grid of frozen CNN features (a trainable
+    1 x 1 convolution to ``cell_dim`` channels first, as fine-tuning the CNN's last layer would).
 
     ``inputs``: "both" (the model), "question" (a blind model: it never sees the picture) or
     "image" (it never reads the question)."""
 
     def __init__(self, vocab_size: int, n_answers: int, channels: int = 128, cells: int = 36, dim: int = 256,
-                 hidden: int = 256, inputs: str = "both", pad_id: int = 0, dropout: float = 0.2):
+                 hidden: int = 256, inputs: str = "both", pad_id: int = 0, dropout: float = 0.2, cell_dim: int = 32):
         super().__init__()
         checks.choice(inputs, "inputs", INPUTS)
         self.inputs = inputs
@@ -80,14 +81,17 @@ class VQABaseline(nn.Module):
         dim = checks.integer(dim, "dim", low=1)
         self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
         self.q_fc = nn.Linear(128, dim)
-        self.i_fc = nn.Linear(channels * cells, dim)
+        self.cell = nn.Sequential(nn.Linear(channels, checks.integer(cell_dim, "cell_dim", low=1)), nn.ReLU())
+        self.i_norm = nn.LayerNorm(cell_dim * cells)
+        self.i_fc = nn.Linear(cell_dim * cells, dim)
         self.head = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, n_answers))
 
     def forward(self, grid: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """grid (B, cells, channels), tokens (B, T) -> answer logits (B, n_answers)."""
         grid = _check_grid(grid, self.channels, self.cells, self.i_fc.weight.dtype)
         tokens = _check_tokens(tokens, self.question.vocab_size, grid.shape[0])
-        img = torch.tanh(self.i_fc(F.normalize(grid.flatten(1), dim=1)))   # "norm I": unit length, then FC
+        cells = self.cell(grid)                                   # a 1 x 1 convolution adapts the frozen features
+        img = torch.tanh(self.i_fc(self.i_norm(cells.flatten(1))))  # "norm I": normalised, then FC
         q = torch.tanh(self.q_fc(self.question(tokens)))
         joint = {"both": img * q, "question": q, "image": img}[self.inputs]  # pointwise multiplication
         return self.head(joint)
@@ -122,7 +126,7 @@ class RelationNetwork(nn.Module):
     W_i o_i + W_j o_j + W_q q, it is computed once per object and broadcast over the pairs."""
 
     def __init__(self, vocab_size: int, n_answers: int, channels: int = 128, side: int = 6, obj_dim: int = 32,
-                 hidden: int = 128, pad_id: int = 0, dropout: float = 0.2):
+                 hidden: int = 64, pad_id: int = 0, dropout: float = 0.2):
         super().__init__()
         self.n_answers = checks.integer(n_answers, "n_answers", low=2)
         self.channels = checks.integer(channels, "channels", low=1)
@@ -132,8 +136,8 @@ class RelationNetwork(nn.Module):
         self.register_buffer("coords", cell_coordinates(side), persistent=False)
         self.objects = nn.Sequential(nn.Linear(channels + 2, obj_dim), nn.ReLU())
         self.g1 = nn.Linear(2 * obj_dim + 128, hidden)          # g's first layer, on [o_i, o_j, q]
-        self.g = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
-        self.f = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_answers))
+        self.g = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.f = nn.Sequential(nn.Linear(hidden, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, n_answers))
         self.obj_dim = obj_dim
 
     def cell_objects(self, grid: torch.Tensor) -> torch.Tensor:

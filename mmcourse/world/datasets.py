@@ -20,11 +20,12 @@ from .scenes import render, sample_scenes
 class WorldDataset(Dataset):
     """Scenes and their rendered images; the base of the task datasets.
 
-    ``close_up=True``: one-object scenes, the object near the centre and framed by
+    ``bias``: keyword arguments of ``scenes.biased`` (most circles red, say) for language-prior
+    experiments. ``close_up=True``: one-object scenes, the object near the centre and framed by
     ``scenes.render_close_up`` so that it fills the picture (notebook 05's text-to-image data)."""
 
     def __init__(self, n: int, seed: int = 0, resolution: int = 64, render_batch: int = 512, close_up: bool = False,
-                 **scene_kwargs):
+                 bias: dict | None = None, **scene_kwargs):
         render_batch = checks.integer(render_batch, "render_batch", low=1)
         close_up = checks.flag(close_up, "close_up")
         self.seed, self.resolution, self.close_up = seed, resolution, close_up
@@ -33,6 +34,10 @@ class WorldDataset(Dataset):
                 raise ValueError("close_up=True shows one object: leave min_objects and max_objects at 1")
             scene_kwargs = {**scene_kwargs, "min_objects": 1, "max_objects": 1}
         self.scenes = sample_scenes(n, seed, **scene_kwargs)
+        if bias is not None:  # e.g. {"shape": "circle", "colour": "red", "share": 0.9}: see scenes.biased
+            if not isinstance(bias, dict) or not set(bias) <= {"shape", "colour", "share"}:
+                raise ValueError(f"bias must be a dict with keys among shape, colour, share (scenes.biased), got {bias!r}")
+            self.scenes = S.biased(self.scenes, seed=checks.seed(seed), **bias)
         draw = render
         if close_up:
             self.scenes = S.close_up(self.scenes, seed=checks.seed(seed))

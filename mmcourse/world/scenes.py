@@ -372,3 +372,19 @@ def move(scene: Scene, dx: float = 0.0, dy: float = 0.0, index: int = 0) -> Scen
     moved = Obj(o.shape, o.colour, o.size, x, y)
     index %= len(scene)
     return tuple(moved if i == index else p for i, p in enumerate(scene))
+
+
+def biased(scenes, shape: str = "circle", colour: str = "red", share: float = 0.9, seed: int = 0) -> list[Scene]:
+    """A biased world for language-prior experiments: each object of ``shape`` is repainted
+    ``colour`` with probability ``share`` (drawn from ``seed``), so that most circles are red;
+    everything else, positions included, stays as it was."""
+    scenes = check_scenes(scenes)
+    _check_choice("shape", shape, SHAPES)
+    _check_choice("colour", colour, tuple(COLOURS))
+    share = checks.number(share, "share", low=0.0, high=1.0)
+    rng = np.random.default_rng(checks.seed(seed))
+    out = []
+    for s in scenes:
+        out.append(tuple(Obj(o.shape, colour, o.size, o.x, o.y) if o.shape == shape and rng.random() < share else o
+                         for o in s))
+    return out
