@@ -191,10 +191,17 @@ def test_annotations_carry_fixed_coordinates_and_image_input_is_normalised():
     ann, _ = enc(same)
     expected = (enc.pos + enc.coord(enc.coords))[0]
     torch.testing.assert_close(ann[0] - ann[0, :1], expected - expected[:1])  # cells differ only by position
-    _, g = st.encoder(st.encoder.grid(_batch()[0]) * 1000)  # however large the global vector grows ...
-    x = st.image_in(g)
+    st_in = ShowAndTell(V, dim=16, embed_dim=8, hidden=16, width=4, image_size=16, pad_id=PAD, image_as="input").eval()  # the paper's route reads the image as an input
+    _, g = st_in.encoder(st_in.encoder.grid(_batch()[0]) * 1000)  # however large the global vector grows ...
+    x = st_in.image_in(g)
     torch.testing.assert_close(x.mean(-1), torch.zeros(len(x)), atol=1e-4, rtol=0)  # ... the LSTM sees it normalised
     torch.testing.assert_close(x.std(-1, unbiased=False), torch.ones(len(x)), atol=1e-3, rtol=0)
+
+
+def test_show_and_tell_builds_only_the_chosen_image_route():
+    state, inp = ShowAndTell(30, image_as="state"), ShowAndTell(30, image_as="input")
+    assert hasattr(state, "init_h") and not hasattr(state, "image_in")
+    assert hasattr(inp, "image_in") and not hasattr(inp, "init_h")
 
 
 def test_beam_step_keeps_the_k_best_extensions():

@@ -209,9 +209,10 @@ class ShowAndTell(nn.Module):
         checks.choice(image_as, "image_as", ("state", "input"))
         self.image_as = image_as
         self.encoder = CaptionEncoder(dim, width, image_size)
-        # LayerNorm keeps the one image input on the scale of a word embedding (see also
-        # CaptionEncoder.norm: without both, every image got nearly the same caption)
-        self.image_in = nn.Sequential(nn.Linear(dim, embed_dim), nn.LayerNorm(embed_dim))
+        if image_as == "input":
+            # LayerNorm keeps the one image input on the scale of a word embedding (see also
+            # CaptionEncoder.norm: without both, every image got nearly the same caption)
+            self.image_in = nn.Sequential(nn.Linear(dim, embed_dim), nn.LayerNorm(embed_dim))
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
         # The image is read once, before the first word, so it must survive in the cell state
@@ -225,7 +226,8 @@ class ShowAndTell(nn.Module):
             self.lstm.bias_hh_l0[hidden:2 * hidden].zero_()
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, vocab_size)
-        self.init_h, self.init_c = nn.Linear(dim, hidden), nn.Linear(dim, hidden)  # image_as="state"
+        if image_as == "state":  # only the chosen route's layers exist (no unused weights)
+            self.init_h, self.init_c = nn.Linear(dim, hidden), nn.Linear(dim, hidden)
         self.pad_id, self.vocab_size = pad_id, vocab_size
 
     def _image_state(self, g):
