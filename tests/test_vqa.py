@@ -210,3 +210,19 @@ def test_parser_loss_and_errors():
         parser.loss(torch.randn(3, 36, C), vqa.SceneParser(channels=C, side=3).targets(scenes))
     with pytest.raises(ValueError, match="threshold"):
         parser.parse(torch.randn(3, 36, C), threshold=0)
+
+
+def test_rn_on_chosen_cells_equals_rn_on_a_grid_of_those_cells():
+    torch.manual_seed(0)
+    rn = vqa.RelationNetwork(V, A, channels=C, side=SIDE, obj_dim=4, hidden=16).eval()
+    grid, tok = _grid(2), _tokens(2)
+    cells = torch.tensor([[0, 4, 8], [2, 3, 7]])
+    out = rn(grid, tok, cells)
+    objects = rn.cell_objects(grid)
+    chosen = torch.stack([objects[b, cells[b]] for b in range(2)])
+    expected = rn.f(rn.g(rn.g_first(chosen, rn.question(tok))).sum(1))
+    assert torch.allclose(out, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="cell indices"):
+        rn(grid, tok, cells + SIDE * SIDE)
+    with pytest.raises(ValueError, match="cells must be"):
+        rn(grid, tok, cells[:1])

@@ -140,10 +140,14 @@ class RelationNetwork(nn.Module):
         self.f = nn.Sequential(nn.Linear(hidden, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, n_answers))
         self.obj_dim = obj_dim
 
-    def cell_objects(self, grid: torch.Tensor) -> torch.Tensor:
-        """(B, N, channels) -> (B, N, obj_dim): each cell's features with its coordinates, projected."""
+    def cell_objects(self, grid: torch.Tensor, cells: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, channels) -> (B, N, obj_dim): each cell's features with its coordinates, projected;
+        N = L, or only the cells whose indices ``cells`` (B, N) lists."""
         coords = self.coords.to(grid.dtype).expand(grid.shape[0], -1, -1)
-        return self.objects(torch.cat([grid, coords], dim=-1))
+        x = torch.cat([grid, coords], dim=-1)
+        if cells is not None:
+            x = x.gather(1, cells.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        return self.objects(x)
 
     def g_first(self, objects: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """g's first layer for every pair, (B, N * N, hidden), without building the pairs."""
@@ -154,10 +158,16 @@ class RelationNetwork(nn.Module):
         c = q @ w[:, 2 * d:].T + self.g1.bias        # W_q q + bias   (B, hidden)
         return (a[:, :, None] + b[:, None, :] + c[:, None, None]).flatten(1, 2)
 
-    def forward(self, grid: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, grid: torch.Tensor, tokens: torch.Tensor, cells: torch.Tensor | None = None) -> torch.Tensor:
+        """grid (B, L, channels), tokens (B, T) -> answer logits. ``cells`` (B, N), optional: the
+        indices of the N cells to treat as the objects (all L cells when None; N * N pairs)."""
         grid = _check_grid(grid, self.channels, self.side ** 2, self.g1.weight.dtype)
         tokens = _check_tokens(tokens, self.question.vocab_size, grid.shape[0])
-        objects, q = self.cell_objects(grid), self.question(tokens)
+        if cells is not None:
+            cells = checks.token_ids(cells, "cells", self.side ** 2, what="cell indices")
+            if cells.shape[0] != grid.shape[0] or cells.shape[1] < 1:
+                raise ValueError(f"cells must be (B, N) = ({grid.shape[0]}, N >= 1) cell indices, got {tuple(cells.shape)}")
+        objects, q = self.cell_objects(grid, cells), self.question(tokens)
         relations = self.g(self.g_first(objects, q)).sum(dim=1)   # sum over all N * N pairs
         return self.f(relations)
 
