@@ -45,6 +45,7 @@ from mmcourse.models import captioning as C
 from mmcourse.models import contrastive as CT
 from mmcourse.models import encoders as E
 from mmcourse.models import gan as GN
+from mmcourse.models import vqa as VQ
 from mmcourse.models.classifiers import AttributeClassifier
 from mmcourse.world import datasets as D
 from mmcourse.world import language as L
@@ -368,6 +369,10 @@ WORLD = [
          {"scene": "any", "dx": "float", "dy": "float", "index": "int"}, extra={"scene": SCENE_VALUES},
          ok=(IndexError,), result=lambda o, kw: all(0 <= p.x <= 1 and 0 <= p.y <= 1 for p in o) or pytest.fail(),
          examples=20),
+    Case("scenes.biased", S.biased, {"scenes": SCENES, "shape": "circle", "colour": "red", "share": 0.9, "seed": 0},
+         {"scenes": "any", "shape": "str", "colour": "str", "share": "float", "seed": "int"},
+         extra={"scenes": SCENES_VALUES, "colour": ["red", "Red", "violet"]},
+         result=lambda o, kw: len(o) == len(kw["scenes"]) or pytest.fail("wrong number of scenes")),
 ]
 
 # ------------------------------------------------------------------ world: language
@@ -415,6 +420,12 @@ LANGUAGE = [
          {"program": "seq", "scene": "any"},
          extra={"program": [[["scene"], [[1]]], [("scene",), ({"a": 1},)], [("filter_colour", ["red"])], "scene"],
                 "scene": SCENE_VALUES}),
+    Case("language.program_tokens", L.program_tokens, {"program": QUESTION.program}, {"program": "seq"},
+         extra={"program": [[("scene",), ("filter_colour", 3)], [("scene",), ()], "scene", [["scene"]]]},
+         aliases=("program", "step"), result=strings),
+    Case("language.parse_program", L.parse_program, {"tokens": L.program_tokens(QUESTION.program)}, {"tokens": "seq"},
+         extra={"tokens": [["scene", "relate"], ["scene", "relate", "up"], ["count"], "scene count", [None]]},
+         aliases=("token", "module", "program")),
     Case("language.held_out_captions", L.held_out_captions, {"scene": SCENE, "n": 2, "rng": 0},
          {"scene": "any", "n": "int", "rng": "any"}, extra={"scene": SCENE_VALUES}, result=strings),
     Case("language.where", L.where, {"o": OBJ}, {"o": "any"}, extra={"o": OBJ_VALUES}),
@@ -567,6 +578,10 @@ _CAP_KW = dict(dim=8, embed_dim=4, hidden=8, width=4, image_size=16)
 SAT = C.ShowAndTell(12, **_CAP_KW).eval()
 SAAT = C.ShowAttendTell(12, att_dim=4, **_CAP_KW).eval()
 JUDGE = AttributeClassifier(7, 5, 2, width=4).eval()
+VQA_BASE = VQ.VQABaseline(12, 5, channels=6, cells=4, dim=8, hidden=8, cell_dim=4).eval()
+VQA_RN = VQ.RelationNetwork(12, 5, channels=6, side=2, obj_dim=4, hidden=8).eval()
+VQA_PARSER = VQ.SceneParser(channels=6, side=2, hidden=4).eval()
+VQA_PROG = VQ.ProgramGenerator(12, 9, embed_dim=4, hidden=4).eval()
 GEN = GN.Generator(text_dim=6, z_dim=3, code_dim=4, width=4).eval()
 DISC = GN.Discriminator(text_dim=6, code_dim=4, width=4).eval()
 IMAGES = torch.rand(2, 3, 16, 16)
@@ -641,6 +656,24 @@ MODELS = [
          result=lambda o, kw: finite(o, (2,))),
     Case("gan.sharpness", GN.sharpness, {"images": torch.rand(2, 3, 8, 8), "k": 4}, {"images": "tensor", "k": "int"},
          result=lambda o, kw: finite(o, (2,))),
+    Case("vqa.VQABaseline.forward", VQA_BASE, {"grid": torch.randn(2, 4, 6), "tokens": torch.tensor([[5, 6, 0], [7, 8, 9]])},
+         {"grid": "tensor", "tokens": "tensor"}, extra={"grid": [torch.randn(2, 5, 6), torch.randn(2, 4, 7)],
+                                                        "tokens": [torch.tensor([[5, 6]]), torch.tensor([[99, 1], [1, 2]])]},
+         result=lambda o, kw: finite(o, (2, 5))),
+    Case("vqa.RelationNetwork.forward", VQA_RN, {"grid": torch.randn(2, 4, 6), "tokens": torch.tensor([[5, 6, 0], [7, 8, 9]]),
+                                                 "cells": torch.tensor([[0, 1], [2, 3]])},
+         {"grid": "tensor", "tokens": "tensor", "cells": "tensor"},
+         extra={"cells": [None, torch.tensor([[0, 4], [1, 2]]), torch.tensor([[0], [1], [2]])]},
+         result=lambda o, kw: finite(o, (2, 5))),
+    Case("vqa.relation_pairs", VQ.relation_pairs, {"objects": torch.randn(2, 3, 4), "question": torch.randn(2, 5)},
+         {"objects": "tensor", "question": "tensor"}, result=lambda o, kw: finite(o, ndim=3)),
+    Case("vqa.cell_coordinates", VQ.cell_coordinates, {"side": 3}, {"side": "int"}, extra={"side": [10 ** 12]},
+         result=lambda o, kw: finite(o, ndim=2)),
+    Case("vqa.SceneParser.parse", VQA_PARSER.parse, {"grid": torch.randn(2, 4, 6), "threshold": 0.5},
+         {"grid": "tensor", "threshold": "float"}),
+    Case("vqa.ProgramGenerator.generate", VQA_PROG.generate, {"q_tokens": torch.tensor([[5, 6, 0]]), "bos": 1, "eos": 2,
+                                                               "max_len": 4},
+         {"q_tokens": "tensor", "max_len": "int"}),
     Case("gan.edit_loss", GN.edit_loss, {"image_emb": torch.randn(2, 4), "target_emb": torch.randn(2, 4),
                                          "latent": torch.randn(2, 5), "start": torch.randn(2, 5), "weight": 1.0},
          {"image_emb": "tensor", "target_emb": "tensor", "latent": "tensor", "start": "tensor", "weight": "float"},
@@ -700,7 +733,7 @@ def test_the_sweep_covers_the_public_api():
     elsewhere = {"check_scene", "check_scenes",  # the scene checks every world function above uses
                  "speech_clip", "build_vocab", "world_words", "recipe_vocab", "image", "from_texts", "encode",
                  "decode", "sdf", "part_sdf", "part_label", "box", "describe", "attributes", "radius", "extent",
-                 "labels", "table", "lamp"}
+                 "labels", "table", "lamp", "program_vocab"}
     for module in (A, S, L, W, G, M):
         for name, obj in vars(module).items():
             if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != module.__name__:

@@ -25,6 +25,7 @@ from .. import checks
 from ..world.scenes import COLOURS, SHAPES, SIZES, Obj
 
 INPUTS = ("both", "question", "image")
+MAX_SIDE = 256  # cells a side of a feature grid (a 2,048-pixel picture at 8 pixels a cell)
 
 
 def _check_grid(grid, channels: int, cells: int, dtype) -> torch.Tensor:
@@ -99,7 +100,7 @@ class VQABaseline(nn.Module):
 
 def cell_coordinates(side: int, device=None) -> torch.Tensor:
     """(side * side, 2): the (x, y) centre of every cell in [-1, 1], row by row (the grid's order)."""
-    side = checks.integer(side, "side", low=1)
+    side = checks.integer(side, "side", low=1, high=MAX_SIDE)
     c = (torch.arange(side, dtype=torch.float32, device=device) + 0.5) / side * 2 - 1
     y, x = torch.meshgrid(c, c, indexing="ij")
     return torch.stack([x.flatten(), y.flatten()], dim=1)
@@ -130,7 +131,7 @@ class RelationNetwork(nn.Module):
         super().__init__()
         self.n_answers = checks.integer(n_answers, "n_answers", low=2)
         self.channels = checks.integer(channels, "channels", low=1)
-        self.side = checks.integer(side, "side", low=1)
+        self.side = checks.integer(side, "side", low=1, high=MAX_SIDE)
         obj_dim, hidden = checks.integer(obj_dim, "obj_dim", low=1), checks.integer(hidden, "hidden", low=1)
         self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
         self.register_buffer("coords", cell_coordinates(side), persistent=False)
@@ -262,7 +263,7 @@ class SceneParser(nn.Module):
     def __init__(self, channels: int = 128, side: int = 6, hidden: int = 128):
         super().__init__()
         self.channels = checks.integer(channels, "channels", low=1)
-        self.side = checks.integer(side, "side", low=1)
+        self.side = checks.integer(side, "side", low=1, high=MAX_SIDE)
         hidden = checks.integer(hidden, "hidden", low=1)
         self.net = nn.Sequential(nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(),
                                  nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
