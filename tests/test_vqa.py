@@ -226,3 +226,16 @@ def test_rn_on_chosen_cells_equals_rn_on_a_grid_of_those_cells():
         rn(grid, tok, cells + SIDE * SIDE)
     with pytest.raises(ValueError, match="cells must be"):
         rn(grid, tok, cells[:1])
+
+
+def test_rn_positions_replace_the_cell_centres():
+    torch.manual_seed(0)
+    rn = vqa.RelationNetwork(V, A, channels=C, side=SIDE, obj_dim=4, hidden=16, g_layers=3).eval()
+    grid, tok, cells = _grid(2), _tokens(2), torch.tensor([[0, 4], [2, 3]])
+    centres = rn.coords[cells]                                     # the cells' own centres
+    assert torch.allclose(rn(grid, tok, cells, centres), rn(grid, tok, cells), atol=1e-6)
+    assert not torch.allclose(rn(grid, tok, cells, centres + 0.3), rn(grid, tok, cells))
+    with pytest.raises(ValueError, match="positions must be"):
+        rn(grid, tok, cells, torch.zeros(2, 3, 2))
+    with pytest.raises(ValueError, match="g_layers"):
+        vqa.RelationNetwork(V, A, g_layers=0)

@@ -127,27 +127,32 @@ class RelationNetwork(nn.Module):
     W_i o_i + W_j o_j + W_q q, it is computed once per object and broadcast over the pairs."""
 
     def __init__(self, vocab_size: int, n_answers: int, channels: int = 128, side: int = 6, obj_dim: int = 32,
-                 hidden: int = 64, pad_id: int = 0, dropout: float = 0.2):
+                 hidden: int = 64, pad_id: int = 0, dropout: float = 0.2, g_layers: int = 2):
         super().__init__()
         self.n_answers = checks.integer(n_answers, "n_answers", low=2)
         self.channels = checks.integer(channels, "channels", low=1)
+        g_layers = checks.integer(g_layers, "g_layers", low=1, high=8)
         self.side = checks.integer(side, "side", low=1, high=MAX_SIDE)
         obj_dim, hidden = checks.integer(obj_dim, "obj_dim", low=1), checks.integer(hidden, "hidden", low=1)
         self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
         self.register_buffer("coords", cell_coordinates(side), persistent=False)
         self.objects = nn.Sequential(nn.Linear(channels + 2, obj_dim), nn.ReLU())
         self.g1 = nn.Linear(2 * obj_dim + 128, hidden)          # g's first layer, on [o_i, o_j, q]
-        self.g = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.g = nn.Sequential(nn.ReLU(), *[m for _ in range(g_layers - 1) for m in (nn.Linear(hidden, hidden), nn.ReLU())])
         self.f = nn.Sequential(nn.Linear(hidden, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, n_answers))
         self.obj_dim = obj_dim
 
-    def cell_objects(self, grid: torch.Tensor, cells: torch.Tensor | None = None) -> torch.Tensor:
+    def cell_objects(self, grid: torch.Tensor, cells: torch.Tensor | None = None,
+                     positions: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L, channels) -> (B, N, obj_dim): each cell's features with its coordinates, projected;
-        N = L, or only the cells whose indices ``cells`` (B, N) lists."""
+        N = L, or only the cells whose indices ``cells`` (B, N) lists. ``positions`` (B, N, 2) in
+        [-1, 1], optional, replace the cell centres (e.g. a detector's object centres)."""
         coords = self.coords.to(grid.dtype).expand(grid.shape[0], -1, -1)
         x = torch.cat([grid, coords], dim=-1)
         if cells is not None:
             x = x.gather(1, cells.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        if positions is not None:
+            x = torch.cat([x[..., :-2], positions.to(x.dtype)], dim=-1)
         return self.objects(x)
 
     def g_first(self, objects: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -159,7 +164,8 @@ class RelationNetwork(nn.Module):
         c = q @ w[:, 2 * d:].T + self.g1.bias        # W_q q + bias   (B, hidden)
         return (a[:, :, None] + b[:, None, :] + c[:, None, None]).flatten(1, 2)
 
-    def forward(self, grid: torch.Tensor, tokens: torch.Tensor, cells: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, grid: torch.Tensor, tokens: torch.Tensor, cells: torch.Tensor | None = None,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
         """grid (B, L, channels), tokens (B, T) -> answer logits. ``cells`` (B, N), optional: the
         indices of the N cells to treat as the objects (all L cells when None; N * N pairs)."""
         grid = _check_grid(grid, self.channels, self.side ** 2, self.g1.weight.dtype)
@@ -168,7 +174,12 @@ class RelationNetwork(nn.Module):
             cells = checks.token_ids(cells, "cells", self.side ** 2, what="cell indices")
             if cells.shape[0] != grid.shape[0] or cells.shape[1] < 1:
                 raise ValueError(f"cells must be (B, N) = ({grid.shape[0]}, N >= 1) cell indices, got {tuple(cells.shape)}")
-        objects, q = self.cell_objects(grid, cells), self.question(tokens)
+        if positions is not None:
+            n = grid.shape[1] if cells is None else cells.shape[1]
+            positions = checks.features(positions, "positions", ndim=3, dim=2, shape="(B, N, 2)")
+            if positions.shape[:2] != (grid.shape[0], n):
+                raise ValueError(f"positions must be (B, N, 2) = ({grid.shape[0]}, {n}, 2), got {tuple(positions.shape)}")
+        objects, q = self.cell_objects(grid, cells, positions), self.question(tokens)
         relations = self.g(self.g_first(objects, q)).sum(dim=1)   # sum over all N * N pairs
         return self.f(relations)
 
