@@ -24,7 +24,13 @@ scenes x 5 questions, 800 test scenes; accuracy on exist / count / query / relat
   3-layer g (--rn-positions --rn-g-layers 3, 243 s) 0.999 / 0.987 / 0.998 / 0.358 / 0.734. Every
   model so far stays at the answer prior on "relate" (how many objects are left of X; the
   question-only model gets 0.37) although true programs on the parsed scenes answer 0.898 of them:
-  the next thing to find out for notebook 06.
+  the next thing to find out for notebook 06. A relation network on the *true* object table
+  (one-hot attributes + exact x, y; 4 objects, 16 pairs) trained on the 6,000 relate questions
+  alone shows why: with the LSTM question it sat at the prior for 15 epochs; with a one-hot
+  question (relation + asked attributes) it sat there for ~11 epochs (~1,000 steps), then
+  climbed to 0.77 at epoch 16 and 0.91 at epoch 40 (74 s, one thread), over-fitting 6,000
+  questions (train loss 0.005). Relational questions need a long plateau to be crossed: more
+  steps (a GPU), more relational questions, or an easier question code.
 - neural-symbolic (--models ns, one thread): scene parser on the frozen grid (10 epochs, ~30 s)
   gets the whole object table right on 0.877 of test scenes; true programs on parsed scenes 0.953
   (exist 0.994, count 0.961, query 0.951, relate 0.898, closest 0.932); program generator (1,500
