@@ -418,7 +418,8 @@ def captioning_diagram(image=None, words=("<start>", "a", "red", "circle"), grid
             box(ax, (5.3, 1.6), "h_0, c_0\n= f(mean a_i)", w=1.15, h=0.75, fc="#f7efe0")
             arrow(ax, (4.32, 1.6), (4.7, 1.6)); arrow(ax, (5.9, 1.6), (xs[0] - 0.52, 1.6))
             for x in xs:
-                arrow(ax, (3.6, 2.08), (x - 0.3, 1.93), color="#c0392b", rad=-0.12)
+                # the same bulge (0.6 units above the line) for every arc, so far arcs stay below the words
+                arrow(ax, (3.6, 2.08), (x - 0.3, 1.93), color="#c0392b", rad=-0.6 / max(x - 3.9, 0.6))
             ax.text(-0.45, 3.05, "attention before every word:\nz_t = β_t Σ_i α_ti a_i,  α_t from h_{t-1}",
                     color="#c0392b", fontsize=8.5, va="center")
             ax.set_title("Show, Attend and Tell: the decoder looks at the grid again before every word", fontsize=11)
