@@ -110,13 +110,16 @@ def main() -> None:
     ap.add_argument("--rn-positions", action="store_true", help="RN objects at the parser's object centres "
                     "instead of their cells' centres")
     ap.add_argument("--rn-g-layers", type=int, default=2)
+    ap.add_argument("--types", default=",".join(L.QUESTION_TYPES), help="question types to train and test on")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     models = args.models.split(",")
     torch.manual_seed(args.seed)
     cnn = zoo.load("grid-cnn", seed=args.seed).eval()
-    train_set = VQADataset(args.scenes, seed=args.seed * 1000 + 1, resolution=zoo.GRID_RESOLUTION, max_objects=4)
-    test_set = VQADataset(800, seed=args.seed * 1000 + 2, resolution=zoo.GRID_RESOLUTION, max_objects=4)
+    types = tuple(args.types.split(","))
+    train_set = VQADataset(args.scenes, seed=args.seed * 1000 + 1, resolution=zoo.GRID_RESOLUTION, max_objects=4,
+                           types=types)
+    test_set = VQADataset(800, seed=args.seed * 1000 + 2, resolution=zoo.GRID_RESOLUTION, max_objects=4, types=types)
     grid = lambda x: cnn(x, grid=True)  # noqa: E731
     G_train, G_test = embed_in_batches(grid, train_set.images_u8), embed_in_batches(grid, test_set.images_u8)
     types = np.array([q.type for q in test_set.questions])
