@@ -26,14 +26,16 @@ scenes x 5 questions, 800 test scenes; accuracy on exist / count / query / relat
   question-only model gets 0.37) although true programs on the parsed scenes answer 0.898 of them:
   the next thing to find out for notebook 06. A relation network on the *true* object table
   (one-hot attributes + exact x, y; 4 objects, 16 pairs) trained on the 6,000 relate questions
-  alone shows why: with the LSTM question it sat at the prior for 15 epochs; with a one-hot
+  alone shows why: with the LSTM question it sat at the prior for all 40 epochs (454 s); with a one-hot
   question (relation + asked attributes) it sat there for ~11 epochs (~1,000 steps), then
   climbed to 0.77 at epoch 16 and 0.91 at epoch 40 (74 s, one thread), over-fitting 6,000
   questions (train loss 0.005). Relational questions need a long plateau to be crossed: more
   steps (a GPU), more relational questions, or an easier question code. On the real pipeline
   (LSTM question, the parser's 6 cells at its object centres, 3-layer g, relate and closest
   questions only, 40 epochs, 441 s one thread) relate stayed at 0.362 (train 0.66), closest
-  0.725: the plateau was not crossed in ~17,000 steps.
+  0.725: the plateau was not crossed in ~17,000 steps. The question encoder (an LSTM's last
+  state) is what holds relations back; try a question code that keeps the relation word and the
+  description apart (attention over the words, or the program generator's encoder).
 - baseline on 15,000 scenes, non-relational questions only (dim 1024, 6 epochs, 269 s one
   thread): train 0.913, test exist 0.807 / count 0.743 / query 0.836 (question-only 0.578 /
   0.526 / 0.753): more scenes did not lift it to 0.9.
