@@ -80,31 +80,38 @@ def _pick(cells, rows) -> tuple:
     return tuple(c[rows] for c in cells) if isinstance(cells, tuple) else (cells[rows],)
 
 
-def fit_answers(model, grids, data, *, epochs: int, lr: float, seed: int, batch: int = 64, cells=None):
-    owner = torch.tensor(data.owner)
+def _fit(model, n: int, make_batch, loss_fn, *, steps: int, lr: float, seed: int, weight_decay: float = 0.01,
+         pct_start: float = 0.2, clip_grad: float | None = None, batch: int = 64):
+    """AdamW + one-cycle for ``steps`` steps over endless reshuffles of n examples;
+    make_batch(indices) builds one batch."""
     g = torch.Generator().manual_seed(seed)
-    steps = epochs * (len(data) // batch)
 
     def batches():
         while True:
-            p = torch.randperm(len(data), generator=g)
-            for i in range(0, len(p) - batch + 1, batch):
-                j = p[i:i + batch]
-                yield (grids[owner[j]], data.tokens[j], data.answer_ids[j]) + _pick(cells, owner[j])
+            p = torch.randperm(n, generator=g)
+            for i in range(0, n - batch + 1, batch):
+                yield make_batch(p[i:i + batch])
 
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.2)
-    train.fit(model, batches(), lambda m, b: F.cross_entropy(m(b[0], b[1], *b[3:]), b[2]), optimizer=opt, scheduler=sched,
-              max_steps=steps, progress=False)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=pct_start)
+    train.fit(model, batches(), loss_fn, optimizer=opt, scheduler=sched, max_steps=steps, progress=False,
+              clip_grad=clip_grad)
     return model.eval()
 
 
-@torch.no_grad()
-def answer(model, grids, data, cells=None) -> torch.Tensor:
+def fit_answers(model, grids, data, *, epochs: int, lr: float, seed: int, batch: int = 64, cells=None):
     owner = torch.tensor(data.owner)
-    extra = lambda o: _pick(cells, o)  # noqa: E731
-    return torch.cat([model(grids[owner[i:i + 256]], data.tokens[i:i + 256], *extra(owner[i:i + 256])).argmax(1)
-                      for i in range(0, len(data), 256)])
+    return _fit(model, len(data),
+                lambda j: (grids[owner[j]], data.tokens[j], data.answer_ids[j]) + _pick(cells, owner[j]),
+                lambda m, b: F.cross_entropy(m(b[0], b[1], *b[3:]), b[2]),
+                steps=epochs * (len(data) // batch), lr=lr, seed=seed, weight_decay=1e-4, batch=batch)
+
+
+@torch.no_grad()
+def answer(model, grids, owner: torch.Tensor, tokens: torch.Tensor, cells=None) -> torch.Tensor:
+    """The model's answer ids for questions ``tokens`` about pictures ``owner``, 256 at a time."""
+    return torch.cat([model(grids[owner[i:i + 256]], tokens[i:i + 256], *_pick(cells, owner[i:i + 256])).argmax(1)
+                      for i in range(0, len(tokens), 256)])
 
 
 def report(name: str, ok: np.ndarray, types: np.ndarray, seconds: float, train_acc: float | None = None) -> None:
@@ -153,9 +160,8 @@ def main() -> None:
             for k, G in (("train", G_train), ("test", G_test)):
                 out = [parser(G[i:i + 512]) for i in range(0, len(G), 512)]
                 top[k] = torch.cat([o["centre"] for o in out]).topk(args.rn_cells).indices
-                offset = torch.cat([o["offset"] for o in out])                       # (B, L, 2) in the cell
-                xy = (vqa.cell_coordinates(6) + 1) / 2 * 6 - 0.5 + offset             # cell units
-                pos[k] = (xy / 6 * 2 - 1).gather(1, top[k].unsqueeze(-1).expand(-1, -1, 2))
+                xy = torch.cat([parser.positions(o) for o in out]) * 2 - 1            # (B, L, 2) in [-1, 1]
+                pos[k] = xy.gather(1, top[k].unsqueeze(-1).expand(-1, -1, 2))
         print(f"scene parser for the RN's cells {time.time() - start:.0f} s", flush=True)
     for name in models:
         if name not in builders:
@@ -167,48 +173,25 @@ def main() -> None:
             cells = ((cells[0], pos["train"]), (cells[1], pos["test"]))
         model = fit_answers(builders[name](), G_train, train_set, epochs=args.epochs, lr=lr, seed=args.seed, cells=cells[0])
         sub = torch.arange(0, len(train_set), 7)[:3000]
-        tr = (answer(model, G_train, _subset(train_set, sub), cells[0]) == train_set.answer_ids[sub]).float().mean().item()
-        ok = (answer(model, G_test, test_set, cells[1]) == test_set.answer_ids).numpy()
+        tr_owner, te_owner = torch.tensor(train_set.owner), torch.tensor(test_set.owner)
+        tr = (answer(model, G_train, tr_owner[sub], train_set.tokens[sub], cells[0])
+              == train_set.answer_ids[sub]).float().mean().item()
+        ok = (answer(model, G_test, te_owner, test_set.tokens, cells[1]) == test_set.answer_ids).numpy()
         report(name, ok, types, time.time() - start, tr)
     if "ns" in models:
         neural_symbolic(args, train_set, test_set, G_train, G_test, types, parser)
 
 
-class _subset:
-    """The questions ``index`` of a VQADataset (tokens, answers and owners), for train accuracy."""
-
-    def __init__(self, data, index):
-        self.owner = [data.owner[i] for i in index.tolist()]
-        self.tokens = data.tokens[index]
-
-    def __len__(self):
-        return len(self.owner)
-
-
 def train_parser(G_train, scenes, seed: int):
     parser = vqa.SceneParser()
     targets = parser.targets(scenes)
-    g = torch.Generator().manual_seed(seed)
-    n, steps = len(scenes), 10 * (len(scenes) // 64)
-
-    def parser_batches():
-        while True:
-            p = torch.randperm(n, generator=g)
-            for i in range(0, n - 63, 64):
-                j = p[i:i + 64]
-                yield G_train[j], {k: v[j] for k, v in targets.items()}
-
-    opt = torch.optim.AdamW(parser.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.2)
-    train.fit(parser, parser_batches(), lambda m, b: m.loss(*b), optimizer=opt, scheduler=sched, max_steps=steps,
-              progress=False)
-    return parser.eval()
+    return _fit(parser, len(scenes), lambda j: (G_train[j], {k: v[j] for k, v in targets.items()}),
+                lambda m, b: m.loss(*b), steps=10 * (len(scenes) // 64), lr=2e-3, seed=seed)
 
 
 def neural_symbolic(args, train_set, test_set, G_train, G_test, types, parser=None) -> None:
     start = time.time()
     parser = parser or train_parser(G_train, train_set.scenes, args.seed)
-    g = torch.Generator().manual_seed(args.seed)
     parsed = parser.parse(G_test)
     table = np.mean([sorted(o.attributes for o in a) == sorted(o.attributes for o in b)
                      for a, b in zip(parsed, test_set.scenes)])
@@ -232,8 +215,8 @@ def neural_symbolic(args, train_set, test_set, G_train, G_test, types, parser=No
     held_pairs = set(zoo.held_out_combinations())
 
     def asks_held_out(q) -> bool:
-        args = dict(step for step in q.program if len(step) == 2)
-        return (args.get("filter_colour"), args.get("filter_shape")) in held_pairs
+        named = dict(step for step in q.program if len(step) == 2)
+        return (named.get("filter_colour"), named.get("filter_shape")) in held_pairs
 
     keep = [i for i, q in enumerate(train_set.questions) if not asks_held_out(q)]
     progs = [[pv.bos] + [pv.stoi[t] for t in L.program_tokens(train_set.questions[i].program)] + [pv.eos] for i in keep]
@@ -241,20 +224,8 @@ def neural_symbolic(args, train_set, test_set, G_train, G_test, types, parser=No
     P = torch.tensor([p + [pv.pad] * (width - len(p)) for p in progs])
     Q = train_set.tokens[torch.tensor(keep)]
     gen = vqa.ProgramGenerator(len(train_set.vocab), len(pv))
-    m, steps = len(keep), 1500
-
-    def program_batches():
-        while True:
-            p = torch.randperm(m, generator=g)
-            for i in range(0, m - 63, 64):
-                j = p[i:i + 64]
-                yield Q[j], P[j]
-
-    opt = torch.optim.AdamW(gen.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps, pct_start=0.1)
-    train.fit(gen, program_batches(), lambda mdl, b: mdl.loss(*b), optimizer=opt, scheduler=sched, max_steps=steps,
-              progress=False, clip_grad=5.0)
-    gen.eval()
+    _fit(gen, len(keep), lambda j: (Q[j], P[j]), lambda mdl, b: mdl.loss(*b), steps=1500, lr=3e-3, seed=args.seed,
+         pct_start=0.1, clip_grad=5.0)
     out = sum((gen.generate(test_set.tokens[i:i + 256], pv.bos, pv.eos) for i in range(0, len(test_set), 256)), [])
     words = [[pv.itos[t] for t in o] for o in out]
     held = np.array([asks_held_out(q) for q in test_set.questions])

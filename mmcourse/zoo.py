@@ -260,19 +260,9 @@ class _GridPretrainer(nn.Module):
         self.centre = nn.Linear(cnn.channels, 1)
 
     def loss(self, images, labels, centres):
-        images = images.float() / 255
-        g = self.tagger.cnn(images, grid=True)
-        logits = [h(g) for h in self.tagger.heads]
-        tag = sum(nn.functional.cross_entropy(lg.flatten(0, 1), labels[:, j].flatten()) for j, lg in enumerate(logits))
+        g = self.tagger.cnn(images.float() / 255, grid=True)  # one pass of the CNN for both heads
+        tag = self.tagger.tag_loss([h(g) for h in self.tagger.heads], labels)
         return tag + nn.functional.binary_cross_entropy_with_logits(self.centre(g).squeeze(-1), centres)
-
-
-def _centre_cells(scenes, side: int) -> torch.Tensor:
-    out = torch.zeros(len(scenes), side * side)
-    for b, scene in enumerate(scenes):
-        for o in scene:
-            out[b, min(int(o.y * side), side - 1) * side + min(int(o.x * side), side - 1)] = 1
-    return out
 
 
 def _train_grid_cnn(model, *, seed: int, smoke: bool, device=None) -> dict:
@@ -281,6 +271,7 @@ def _train_grid_cnn(model, *, seed: int, smoke: bool, device=None) -> dict:
     (``scenes.cell_labels``) and say whether an object's *centre* lies in it (so that an object
     that covers four cells is still one object), on scenes of 1-4 objects. Reports per-cell
     accuracy on new scenes (attributes: cells that hold an object; centres: all cells)."""
+    from .models.vqa import centre_cells
     from .train import fit
     from .world.scenes import cell_labels, render, sample_scenes
 
@@ -288,7 +279,7 @@ def _train_grid_cnn(model, *, seed: int, smoke: bool, device=None) -> dict:
     side = GRID_RESOLUTION // 8
     scenes = sample_scenes(n, seed=seed * 1000 + 31, min_objects=1, max_objects=4)
     images = (render(scenes, GRID_RESOLUTION) * 255).round().to(torch.uint8)
-    labels, centres = cell_labels(scenes, GRID_RESOLUTION), _centre_cells(scenes, side)
+    labels, centres = cell_labels(scenes, GRID_RESOLUTION), centre_cells(scenes, side)
     heads = _GridPretrainer(model)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=g)
@@ -304,7 +295,7 @@ def _train_grid_cnn(model, *, seed: int, smoke: bool, device=None) -> dict:
     metrics = {f"cell_{k}_accuracy": a for k, a in zip(("colour", "shape", "size"), acc)}
     with torch.no_grad():
         found = heads.centre(model(test_images, grid=True)).squeeze(-1) > 0
-    metrics["centre_cell_accuracy"] = (found == (_centre_cells(test, side) > 0)).float().mean().item()
+    metrics["centre_cell_accuracy"] = (found == (centre_cells(test, side) > 0)).float().mean().item()
     print("grid CNN on new scenes, per cell: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
     return metrics
 

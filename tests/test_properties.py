@@ -669,6 +669,8 @@ MODELS = [
          {"objects": "tensor", "question": "tensor"}, result=lambda o, kw: finite(o, ndim=3)),
     Case("vqa.cell_coordinates", VQ.cell_coordinates, {"side": 3}, {"side": "int"}, extra={"side": [10 ** 12]},
          result=lambda o, kw: finite(o, ndim=2)),
+    Case("vqa.centre_cells", VQ.centre_cells, {"scenes": SCENES, "side": 3}, {"scenes": "any", "side": "int"},
+         extra={"scenes": SCENES_VALUES, "side": [10 ** 12]}, result=lambda o, kw: finite(o, ndim=2)),
     Case("vqa.SceneParser.parse", VQA_PARSER.parse, {"grid": torch.randn(2, 4, 6), "threshold": 0.5},
          {"grid": "tensor", "threshold": "float"}),
     Case("vqa.ProgramGenerator.generate", VQA_PROG.generate, {"q_tokens": torch.tensor([[5, 6, 0]]), "bos": 1, "eos": 2,

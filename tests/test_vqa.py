@@ -239,3 +239,17 @@ def test_rn_positions_replace_the_cell_centres():
         rn(grid, tok, cells, torch.zeros(2, 3, 2))
     with pytest.raises(ValueError, match="g_layers"):
         vqa.RelationNetwork(V, A, g_layers=0)
+
+
+def test_centre_cells_and_parser_positions_agree_with_the_targets():
+    parser = vqa.SceneParser(channels=C, side=6, hidden=8)
+    scenes = sample_scenes(6, seed=4)
+    t = parser.targets(scenes)
+    assert torch.equal(vqa.centre_cells(scenes, 6), t["centre"])
+    xy = parser.positions({"offset": t["offset"]})          # the targets' own offsets give back the centres
+    for b, scene in enumerate(scenes):
+        for o in scene:
+            k = int(((xy[b] - torch.tensor([o.x, o.y])).abs().sum(1)).argmin())
+            assert t["centre"][b, k] == 1 and torch.allclose(xy[b, k], torch.tensor([o.x, o.y]), atol=1e-5)
+    with pytest.raises(ValueError, match="side"):
+        vqa.centre_cells(scenes, 0)

@@ -151,7 +151,11 @@ class GridTagger(nn.Module):
 
     def loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Summed cross-entropy over attributes; labels (B, n_attributes, side, side)."""
-        logits = self(images)
+        return self.tag_loss(self(images), labels)
+
+    @staticmethod
+    def tag_loss(logits: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        """``loss`` from the heads' logits (one (B, L, n_classes) tensor per attribute)."""
         if labels.ndim != 4 or labels.shape[1] != len(logits) or labels[0, 0].numel() != logits[0].shape[1]:
             raise ValueError(f"labels must be (B, {len(logits)}, side, side) with side**2 = {logits[0].shape[1]}, "
                              f"got {tuple(labels.shape)}")

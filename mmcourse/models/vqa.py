@@ -81,7 +81,7 @@ class VQABaseline(nn.Module):
         self.cells = checks.integer(cells, "cells", low=1)
         dim = checks.integer(dim, "dim", low=1)
         self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
-        self.q_fc = nn.Linear(128, dim)
+        self.q_fc = nn.Linear(self.question.out_dim, dim)
         self.cell = nn.Sequential(nn.Linear(channels, checks.integer(cell_dim, "cell_dim", low=1)), nn.ReLU())
         self.i_norm = nn.LayerNorm(cell_dim * cells)
         self.i_fc = nn.Linear(cell_dim * cells, dim)
@@ -137,7 +137,7 @@ class RelationNetwork(nn.Module):
         self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
         self.register_buffer("coords", cell_coordinates(side), persistent=False)
         self.objects = nn.Sequential(nn.Linear(channels + 2, obj_dim), nn.ReLU())
-        self.g1 = nn.Linear(2 * obj_dim + 128, hidden)          # g's first layer, on [o_i, o_j, q]
+        self.g1 = nn.Linear(2 * obj_dim + self.question.out_dim, hidden)  # g's first layer, on [o_i, o_j, q]
         self.g = nn.Sequential(nn.ReLU(), *[m for _ in range(g_layers - 1) for m in (nn.Linear(hidden, hidden), nn.ReLU())])
         self.f = nn.Sequential(nn.Linear(hidden, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, n_answers))
         self.obj_dim = obj_dim
@@ -263,6 +263,26 @@ class ProgramGenerator(nn.Module):
 # scene parser
 
 COLOUR_NAMES, SIZE_NAMES = tuple(COLOURS), tuple(SIZES)
+
+
+def _centre_cell(o: Obj, side: int) -> tuple[int, int]:
+    """(row, column) of the cell of a side x side grid that holds the centre of object ``o``."""
+    return min(int(o.y * side), side - 1), min(int(o.x * side), side - 1)
+
+
+def centre_cells(scenes, side: int) -> torch.Tensor:
+    """(len(scenes), side * side) float: 1 at the cells that hold an object's centre, else 0."""
+    from ..world.scenes import check_scenes
+
+    scenes, side = check_scenes(scenes), checks.integer(side, "side", low=1, high=MAX_SIDE)
+    out = torch.zeros(len(scenes), side * side)
+    for b, scene in enumerate(scenes):
+        for o in scene:
+            row, col = _centre_cell(o, side)
+            out[b, row * side + col] = 1
+    return out
+
+
 _HEADS = {"centre": 1, "colour": len(COLOUR_NAMES), "shape": len(SHAPES), "size": len(SIZE_NAMES), "offset": 2}
 
 
@@ -302,7 +322,7 @@ class SceneParser(nn.Module):
              "size": torch.full((B, L), -1), "offset": torch.zeros(B, L, 2)}
         for b, scene in enumerate(scenes):
             for o in scene:
-                col, row = min(int(o.x * s), s - 1), min(int(o.y * s), s - 1)
+                row, col = _centre_cell(o, s)
                 k = row * s + col
                 t["centre"][b, k] = 1
                 t["colour"][b, k] = COLOUR_NAMES.index(o.colour)
@@ -323,20 +343,27 @@ class SceneParser(nn.Module):
             loss = loss + F.cross_entropy(out[k][at], targets[k][at])
         return loss + 5 * F.l1_loss(out["offset"][at], targets["offset"][at])
 
+    def positions(self, heads: dict) -> torch.Tensor:
+        """The object centre each cell predicts, (B, L, 2) (x, y) in canvas units [0, 1]: the cell's
+        corner plus its predicted offset, from the ``heads`` that ``forward`` returned."""
+        s = self.side
+        idx = torch.arange(s * s, device=heads["offset"].device)
+        corner = torch.stack([idx % s, idx // s], dim=1).to(heads["offset"].dtype)  # (col, row) of each cell
+        return ((corner + heads["offset"]) / s).clamp(0.0, 1.0)
+
     @torch.no_grad()
     def parse(self, grid: torch.Tensor, threshold: float = 0.5) -> list[tuple]:
         """One scene (a tuple of Obj) per picture: every cell whose centre probability is above
         ``threshold`` becomes an object."""
         threshold = checks.number(threshold, "threshold", low=0.0, high=1.0, low_open=True)
         out = {k: v.float().cpu() for k, v in self(grid).items()}
-        s, scenes = self.side, []
+        xy = self.positions(out)
+        scenes = []
         for b in range(out["centre"].shape[0]):
             objs = []
             for k in (out["centre"][b].sigmoid() > threshold).nonzero().flatten().tolist():
-                row, col = divmod(k, s)
-                dx, dy = out["offset"][b, k].tolist()
+                x, y = xy[b, k].tolist()
                 objs.append(Obj(SHAPES[out["shape"][b, k].argmax().item()], COLOUR_NAMES[out["colour"][b, k].argmax().item()],
-                                SIZE_NAMES[out["size"][b, k].argmax().item()], min(max((col + dx) / s, 0.0), 1.0),
-                                min(max((row + dy) / s, 0.0), 1.0)))
+                                SIZE_NAMES[out["size"][b, k].argmax().item()], x, y))
             scenes.append(tuple(objs))
         return scenes
