@@ -225,3 +225,12 @@ def test_all_captions_refuses_a_scene_with_too_many_orders():
     assert len(crowd) == MAX_ENUMERATED_OBJECTS + 1
     with pytest.raises(ValueError, match="8 objects"):  # 8! orders: it used to run for minutes
         all_captions(crowd)
+
+
+def test_query_questions_never_name_their_answer():
+    from mmcourse.world.scenes import sample_scenes
+
+    rng = np.random.default_rng(0)
+    qs = [q for s in sample_scenes(300, seed=3, max_objects=4) for q in questions(s, 5, rng) if q.type == "query"]
+    assert len(qs) > 100
+    assert not any(q.answer in q.text.split() for q in qs)

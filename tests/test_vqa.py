@@ -57,7 +57,7 @@ def test_relation_pairs_hold_every_ordered_pair():
 def test_rn_first_layer_equals_a_linear_layer_on_the_pairs():
     torch.manual_seed(0)
     rn = vqa.RelationNetwork(V, A, channels=C, side=SIDE, obj_dim=4, hidden=16)
-    objects, q = torch.randn(2, SIDE * SIDE, 4), torch.randn(2, 128)
+    objects, q = torch.randn(2, SIDE * SIDE, 4), torch.randn(2, V)
     assert torch.allclose(rn.g_first(objects, q), rn.g1(vqa.relation_pairs(objects, q)), atol=1e-5)
 
 
@@ -65,7 +65,7 @@ def test_rn_is_invariant_to_the_order_of_its_objects():
     """The sum over pairs makes g's total independent of how the cells are ordered."""
     torch.manual_seed(0)
     rn = vqa.RelationNetwork(V, A, channels=C, side=SIDE, obj_dim=4, hidden=16).eval()
-    objects, q = torch.randn(2, SIDE * SIDE, 4), torch.randn(2, 128)
+    objects, q = torch.randn(2, SIDE * SIDE, 4), torch.randn(2, V)
     perm = torch.randperm(SIDE * SIDE)
     a = rn.g(rn.g_first(objects, q)).sum(1)
     b = rn.g(rn.g_first(objects[:, perm], q)).sum(1)
@@ -220,7 +220,7 @@ def test_rn_on_chosen_cells_equals_rn_on_a_grid_of_those_cells():
     out = rn(grid, tok, cells)
     objects = rn.cell_objects(grid)
     chosen = torch.stack([objects[b, cells[b]] for b in range(2)])
-    expected = rn.f(rn.g(rn.g_first(chosen, rn.question(tok))).sum(1))
+    expected = rn.f(rn.g(rn.g_first(chosen, rn.encode_question(tok))).sum(1))
     assert torch.allclose(out, expected, atol=1e-5)
     with pytest.raises(ValueError, match="cell indices"):
         rn(grid, tok, cells + SIDE * SIDE)
@@ -253,3 +253,71 @@ def test_centre_cells_and_parser_positions_agree_with_the_targets():
             assert t["centre"][b, k] == 1 and torch.allclose(xy[b, k], torch.tensor([o.x, o.y]), atol=1e-5)
     with pytest.raises(ValueError, match="side"):
         vqa.centre_cells(scenes, 0)
+
+
+def test_baseline_image_vector_ignores_where_things_are():
+    """The pooled image stream sums over cells: shuffling the cells leaves the answer unchanged."""
+    torch.manual_seed(0)
+    m = vqa.VQABaseline(V, A, channels=C, cells=SIDE * SIDE, dim=16).eval()
+    grid, tok = _grid(), _tokens()
+    assert torch.allclose(m(grid, tok), m(grid[:, torch.randperm(SIDE * SIDE)], tok), atol=1e-5)
+
+
+def test_bag_of_words_is_order_free_and_ignores_padding():
+    tok = torch.tensor([[5, 6, 7, 0, 0], [7, 6, 5, 5, 0]])
+    code = vqa.bag_of_words(tok, V)
+    assert code.shape == (2, V) and set(code.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(code[0], code[1]) and code[0, 0] == 0 and code[0, [5, 6, 7]].tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="tokens"):
+        vqa.bag_of_words(torch.tensor([[1, V]]), V)
+
+
+def test_rn_cells_marked_absent_do_not_matter():
+    torch.manual_seed(0)
+    rn = vqa.RelationNetwork(V, A, channels=C, side=SIDE, obj_dim=4, hidden=16).eval()
+    grid, tok = _grid(2), _tokens(2)
+    cells = torch.tensor([[0, 4, 8], [1, 2, 3]])
+    present = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+    other = grid.clone()
+    other[0, 8] = torch.randn(C) * 10    # an absent cell's features change ...
+    assert torch.allclose(rn(grid, tok, cells, present=present), rn(other, tok, cells, present=present), atol=1e-5)
+    other[0, 0] = torch.randn(C) * 10    # ... a present one's matter
+    assert not torch.allclose(rn(grid, tok, cells, present=present), rn(other, tok, cells, present=present))
+    with pytest.raises(ValueError, match="present"):
+        rn(grid, tok, cells, present=torch.ones(2, 4))
+
+
+def test_rn_question_codes():
+    torch.manual_seed(0)
+    grid, tok = _grid(), _tokens()
+    for code in vqa.QUESTION_CODES:
+        rn = vqa.RelationNetwork(V, A, channels=C, side=SIDE, obj_dim=4, hidden=16, question=code).eval()
+        assert rn(grid, tok).shape == (4, A)
+    with pytest.raises(ValueError, match="question.*words, lstm"):
+        vqa.RelationNetwork(V, A, question="bert")
+
+
+def test_fit_answers_learns_and_predict_answers():
+    """A question-only model learns a question -> answer mapping it can see, with the notebook's helpers."""
+    torch.manual_seed(0)
+    n = 64
+    tok = torch.randint(4, V, (n, 5))
+    ans = tok[:, 0] % A                               # the answer is a function of the first word
+    grids, owner = _grid(n), torch.arange(n)
+    m = vqa.VQABaseline(V, A, channels=C, cells=SIDE * SIDE, dim=32, hidden=32, inputs="question", dropout=0.0)
+    before = (vqa.predict(m, grids, owner, tok) == ans).float().mean()
+    vqa.fit_answers(m, grids, owner, tok, ans, epochs=60, lr=1e-2, seed=0, batch=16)
+    after = (vqa.predict(m, grids, owner, tok, batch=7) == ans).float().mean()
+    assert after > 0.9 > before
+    with pytest.raises(ValueError, match="one row per question"):
+        vqa.fit_answers(m, grids, owner[:-1], tok, ans, epochs=1, lr=1e-3, seed=0)
+    with pytest.raises(ValueError, match="schedule.*one-cycle, constant"):
+        vqa.fit(m, n, lambda j: j, lambda m, b: 0, steps=1, lr=1e-3, seed=0, schedule="cosine")
+
+
+def test_parser_cell_table_is_probabilities():
+    torch.manual_seed(0)
+    p = vqa.SceneParser(channels=C, side=SIDE, hidden=8).eval()
+    t = p.cell_table(p(_grid()))
+    assert t.shape == (4, SIDE * SIDE, 15) and (t >= 0).all() and (t <= 1).all()
+    assert torch.allclose(t[..., :7].sum(-1), torch.ones(4, SIDE * SIDE), atol=1e-5)

@@ -65,14 +65,19 @@ class QuestionEncoder(nn.Module):
 
 
 class VQABaseline(nn.Module):
-    """Antol et al.'s "deeper LSTM Q + norm I" model, on a grid of frozen CNN features (a trainable
-    1 x 1 convolution to ``cell_dim`` channels first, as fine-tuning the CNN's last layer would).
+    """Antol et al.'s "deeper LSTM Q + norm I" model on a grid of frozen CNN features.
+
+    The image stream is the CNN's global feature, as VGG's fc7 was for Antol et al.: a trainable
+    1 x 1 convolution (as fine-tuning the CNN's last layer would) and ReLU on every cell, summed
+    over the cells (global pooling: *what* is in the picture, not *where*), normalised, then
+    FC + tanh. The question stream is an LSTM, then FC + tanh. The two are multiplied pointwise,
+    then FC + tanh + dropout and FC over the answers.
 
     ``inputs``: "both" (the model), "question" (a blind model: it never sees the picture) or
     "image" (it never reads the question)."""
 
     def __init__(self, vocab_size: int, n_answers: int, channels: int = 128, cells: int = 36, dim: int = 256,
-                 hidden: int = 256, inputs: str = "both", pad_id: int = 0, dropout: float = 0.2, cell_dim: int = 32):
+                 hidden: int = 256, inputs: str = "both", pad_id: int = 0, dropout: float = 0.2, cell_dim: int = 64):
         super().__init__()
         checks.choice(inputs, "inputs", INPUTS)
         self.inputs = inputs
@@ -83,16 +88,21 @@ class VQABaseline(nn.Module):
         self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
         self.q_fc = nn.Linear(self.question.out_dim, dim)
         self.cell = nn.Sequential(nn.Linear(channels, checks.integer(cell_dim, "cell_dim", low=1)), nn.ReLU())
-        self.i_norm = nn.LayerNorm(cell_dim * cells)
-        self.i_fc = nn.Linear(cell_dim * cells, dim)
-        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, n_answers))
+        self.i_norm = nn.LayerNorm(cell_dim)
+        self.i_fc = nn.Linear(cell_dim, dim)
+        self.head = nn.Sequential(nn.Linear(dim, checks.integer(hidden, "hidden", low=1)), nn.Tanh(),
+                                  nn.Dropout(dropout), nn.Linear(hidden, n_answers))
+
+    def image(self, grid: torch.Tensor) -> torch.Tensor:
+        """grid (B, cells, channels) -> the image vector (B, dim)."""
+        pooled = self.cell(grid).sum(dim=1)                   # 1 x 1 convolution + ReLU, summed over the cells
+        return torch.tanh(self.i_fc(self.i_norm(pooled)))     # "norm I": normalised, then FC + tanh
 
     def forward(self, grid: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """grid (B, cells, channels), tokens (B, T) -> answer logits (B, n_answers)."""
         grid = _check_grid(grid, self.channels, self.cells, self.i_fc.weight.dtype)
         tokens = _check_tokens(tokens, self.question.vocab_size, grid.shape[0])
-        cells = self.cell(grid)                                   # a 1 x 1 convolution adapts the frozen features
-        img = torch.tanh(self.i_fc(self.i_norm(cells.flatten(1))))  # "norm I": normalised, then FC
+        img = self.image(grid)
         q = torch.tanh(self.q_fc(self.question(tokens)))
         joint = {"both": img * q, "question": q, "image": img}[self.inputs]  # pointwise multiplication
         return self.head(joint)
@@ -120,39 +130,69 @@ def relation_pairs(objects: torch.Tensor, question: torch.Tensor) -> torch.Tenso
     return torch.cat([o_i, o_j, q], dim=-1).flatten(1, 2)
 
 
+QUESTION_CODES = ("words", "lstm")
+
+
+def bag_of_words(tokens: torch.Tensor, vocab_size: int, pad_id: int = 0) -> torch.Tensor:
+    """(B, T) token ids -> (B, vocab_size) 0/1: which words the question uses (padding never),
+    the fixed question code of Santoro et al.'s Sort-of-CLEVR, read from the words."""
+    tokens = checks.token_ids(tokens, "tokens", vocab_size)
+    code = F.one_hot(tokens, vocab_size).amax(dim=1).float()
+    code[:, pad_id] = 0
+    return code
+
+
 class RelationNetwork(nn.Module):
     """RN(O, q) = f( sum over pairs (i, j) of g(o_i, o_j, q) ), objects = grid cells + (x, y).
 
     ``g_first(objects, q)`` is g's first layer; because a Linear layer on [o_i, o_j, q] equals
-    W_i o_i + W_j o_j + W_q q, it is computed once per object and broadcast over the pairs."""
+    W_i o_i + W_j o_j + W_q q, it is computed once per object and broadcast over the pairs.
+    ``question``: "words" reads the question as a fixed bag of words (``bag_of_words``), "lstm"
+    as an LSTM's last state (learned jointly with g; slow to leave the answer prior, see
+    notebook 06)."""
 
     def __init__(self, vocab_size: int, n_answers: int, channels: int = 128, side: int = 6, obj_dim: int = 32,
-                 hidden: int = 64, pad_id: int = 0, dropout: float = 0.2, g_layers: int = 2):
+                 hidden: int = 128, pad_id: int = 0, dropout: float = 0.0, g_layers: int = 3, question: str = "words"):
         super().__init__()
         self.n_answers = checks.integer(n_answers, "n_answers", low=2)
         self.channels = checks.integer(channels, "channels", low=1)
         g_layers = checks.integer(g_layers, "g_layers", low=1, high=8)
         self.side = checks.integer(side, "side", low=1, high=MAX_SIDE)
         obj_dim, hidden = checks.integer(obj_dim, "obj_dim", low=1), checks.integer(hidden, "hidden", low=1)
-        self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
+        checks.choice(question, "question", QUESTION_CODES)
+        self.question_code = question
+        self.vocab_size = checks.integer(vocab_size, "vocab_size", low=1)
+        self.pad_id = checks.integer(pad_id, "pad_id", low=0, high=vocab_size - 1)
+        if question == "lstm":
+            self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
+        q_dim = self.question.out_dim if question == "lstm" else vocab_size
         self.register_buffer("coords", cell_coordinates(side), persistent=False)
         self.objects = nn.Sequential(nn.Linear(channels + 2, obj_dim), nn.ReLU())
-        self.g1 = nn.Linear(2 * obj_dim + self.question.out_dim, hidden)  # g's first layer, on [o_i, o_j, q]
+        self.g1 = nn.Linear(2 * obj_dim + q_dim, hidden)  # g's first layer, on [o_i, o_j, q]
         self.g = nn.Sequential(nn.ReLU(), *[m for _ in range(g_layers - 1) for m in (nn.Linear(hidden, hidden), nn.ReLU())])
         self.f = nn.Sequential(nn.Linear(hidden, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, n_answers))
         self.obj_dim = obj_dim
 
+    def encode_question(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) token ids -> the question code g reads, (B, vocab_size) or (B, 128)."""
+        if self.question_code == "lstm":
+            return self.question(tokens)
+        return bag_of_words(tokens, self.vocab_size, self.pad_id).to(self.g1.weight.dtype)
+
     def cell_objects(self, grid: torch.Tensor, cells: torch.Tensor | None = None,
-                     positions: torch.Tensor | None = None) -> torch.Tensor:
+                     positions: torch.Tensor | None = None, present: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L, channels) -> (B, N, obj_dim): each cell's features with its coordinates, projected;
         N = L, or only the cells whose indices ``cells`` (B, N) lists. ``positions`` (B, N, 2) in
-        [-1, 1], optional, replace the cell centres (e.g. a detector's object centres)."""
+        [-1, 1], optional, replace the cell centres (e.g. a detector's object centres).
+        ``present`` (B, N) 0/1, optional: cells marked 0 hold no object and enter as zeros."""
         coords = self.coords.to(grid.dtype).expand(grid.shape[0], -1, -1)
         x = torch.cat([grid, coords], dim=-1)
         if cells is not None:
             x = x.gather(1, cells.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         if positions is not None:
             x = torch.cat([x[..., :-2], positions.to(x.dtype)], dim=-1)
+        if present is not None:
+            x = x * present.to(x.dtype).unsqueeze(-1)
         return self.objects(x)
 
     def g_first(self, objects: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -165,21 +205,27 @@ class RelationNetwork(nn.Module):
         return (a[:, :, None] + b[:, None, :] + c[:, None, None]).flatten(1, 2)
 
     def forward(self, grid: torch.Tensor, tokens: torch.Tensor, cells: torch.Tensor | None = None,
-                positions: torch.Tensor | None = None) -> torch.Tensor:
+                positions: torch.Tensor | None = None, present: torch.Tensor | None = None) -> torch.Tensor:
         """grid (B, L, channels), tokens (B, T) -> answer logits. ``cells`` (B, N), optional: the
-        indices of the N cells to treat as the objects (all L cells when None; N * N pairs)."""
+        indices of the N cells to treat as the objects (all L cells when None; N * N pairs);
+        ``positions`` and ``present`` as in ``cell_objects``."""
         grid = _check_grid(grid, self.channels, self.side ** 2, self.g1.weight.dtype)
-        tokens = _check_tokens(tokens, self.question.vocab_size, grid.shape[0])
+        tokens = _check_tokens(tokens, self.vocab_size, grid.shape[0])
+        n = grid.shape[1]
         if cells is not None:
             cells = checks.token_ids(cells, "cells", self.side ** 2, what="cell indices")
             if cells.shape[0] != grid.shape[0] or cells.shape[1] < 1:
                 raise ValueError(f"cells must be (B, N) = ({grid.shape[0]}, N >= 1) cell indices, got {tuple(cells.shape)}")
+            n = cells.shape[1]
         if positions is not None:
-            n = grid.shape[1] if cells is None else cells.shape[1]
             positions = checks.features(positions, "positions", ndim=3, dim=2, shape="(B, N, 2)")
             if positions.shape[:2] != (grid.shape[0], n):
                 raise ValueError(f"positions must be (B, N, 2) = ({grid.shape[0]}, {n}, 2), got {tuple(positions.shape)}")
-        objects, q = self.cell_objects(grid, cells, positions), self.question(tokens)
+        if present is not None:
+            present = checks.features(present, "present", ndim=2, shape="(B, N)")
+            if tuple(present.shape) != (grid.shape[0], n):
+                raise ValueError(f"present must be (B, N) = ({grid.shape[0]}, {n}), got {tuple(present.shape)}")
+        objects, q = self.cell_objects(grid, cells, positions, present), self.encode_question(tokens)
         relations = self.g(self.g_first(objects, q)).sum(dim=1)   # sum over all N * N pairs
         return self.f(relations)
 
@@ -343,6 +389,12 @@ class SceneParser(nn.Module):
             loss = loss + F.cross_entropy(out[k][at], targets[k][at])
         return loss + 5 * F.l1_loss(out["offset"][at], targets["offset"][at])
 
+    def cell_table(self, heads: dict) -> torch.Tensor:
+        """What the parser believes each cell holds, (B, L, 15): colour, shape and size
+        probabilities and the probability that an object's centre lies there, from ``heads``."""
+        return torch.cat([heads["colour"].softmax(-1), heads["shape"].softmax(-1), heads["size"].softmax(-1),
+                          heads["centre"].sigmoid().unsqueeze(-1)], dim=-1)
+
     def positions(self, heads: dict) -> torch.Tensor:
         """The object centre each cell predicts, (B, L, 2) (x, y) in canvas units [0, 1]: the cell's
         corner plus its predicted offset, from the ``heads`` that ``forward`` returned."""
@@ -367,3 +419,67 @@ class SceneParser(nn.Module):
                                 SIZE_NAMES[out["size"][b, k].argmax().item()], x, y))
             scenes.append(tuple(objs))
         return scenes
+
+
+# ---------------------------------------------------------------------------------------------
+# training plumbing shared by notebook 06 and benchmarks/probe_vqa.py
+
+
+def fit(model: nn.Module, n: int, make_batch, loss_fn, *, steps: int, lr: float, seed: int, batch: int = 64,
+        weight_decay: float = 1e-4, pct_start: float = 0.2, clip_grad: float | None = None, desc: str = "train",
+        schedule: str = "one-cycle"):
+    """AdamW for ``steps`` steps over endless reshuffles (drawn from ``seed``) of ``n`` examples;
+    ``make_batch(indices)`` builds one batch and ``loss_fn(model, batch)`` scores it.
+    ``schedule``: "one-cycle" (warm up to ``lr``, then anneal) or "constant" (``lr`` throughout).
+    Returns the model in eval mode."""
+    from .. import train
+
+    n, batch = checks.integer(n, "n", low=1), checks.integer(batch, "batch", low=1)
+    steps = checks.integer(steps, "steps", low=1)
+    checks.choice(schedule, "schedule", ("one-cycle", "constant"))
+    batch = min(batch, n)
+    g = torch.Generator().manual_seed(checks.seed(seed))
+
+    def batches():
+        while True:
+            p = torch.randperm(n, generator=g)
+            for i in range(0, n - batch + 1, batch):
+                yield make_batch(p[i:i + batch])
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=pct_start)
+             if schedule == "one-cycle" else None)
+    train.fit(model, batches(), loss_fn, optimizer=opt, scheduler=sched, max_steps=steps, clip_grad=clip_grad, desc=desc)
+    return model.eval()
+
+
+def fit_answers(model: nn.Module, grids: torch.Tensor, owner: torch.Tensor, tokens: torch.Tensor,
+                answers: torch.Tensor, *, epochs: int, lr: float, seed: int, extras=(), batch: int = 64,
+                desc: str = "train", **fit_kw):
+    """Train a VQA model on questions ``tokens`` (Q, T) with answer ids ``answers`` (Q,) about
+    pictures ``owner`` (Q,) whose grids are ``grids``; ``extras`` are per-picture tensors passed
+    after the tokens (e.g. a relation network's cells). Cross-entropy over the answers."""
+    owner = torch.as_tensor(owner)
+    if not (len(owner) == len(tokens) == len(answers)):
+        raise ValueError(f"owner, tokens and answers must have one row per question, got {len(owner)}, "
+                         f"{len(tokens)} and {len(answers)}")
+    steps = checks.integer(epochs, "epochs", low=1) * max(1, len(tokens) // batch)
+    device = next(model.parameters()).device
+    return fit(model, len(tokens),
+               lambda j: tuple(x.to(device) for x in (grids[owner[j]], tokens[j], answers[j], *(e[owner[j]] for e in extras))),
+               lambda m, b: F.cross_entropy(m(b[0], b[1], *b[3:]), b[2]), steps=steps, lr=lr, seed=seed, batch=batch,
+               desc=desc, **fit_kw)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, grids: torch.Tensor, owner: torch.Tensor, tokens: torch.Tensor, extras=(),
+            batch: int = 256) -> torch.Tensor:
+    """The model's answer ids (Q,) for questions ``tokens`` about pictures ``owner``, ``batch`` at a time."""
+    owner, device = torch.as_tensor(owner), next(model.parameters()).device
+    model.eval()
+    out = []
+    for i in range(0, len(tokens), batch):
+        o = owner[i:i + batch]
+        args = (grids[o], tokens[i:i + batch], *(e[o] for e in extras))
+        out.append(model(*(x.to(device) for x in args)).argmax(1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)

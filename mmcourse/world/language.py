@@ -329,10 +329,11 @@ def _matches(o: Obj, attrs: dict) -> bool:
     return all(getattr(o, k) == v for k, v in attrs.items())
 
 
-def _unique_ref(scene, i: int, rng):
-    """Random attribute set that picks out scene[i] alone, or None if none does."""
+def _unique_ref(scene, i: int, rng, without: str | None = None):
+    """Random attribute set that picks out scene[i] alone, or None if none does; ``without``:
+    an attribute the description must not use (a query must not name its own answer)."""
     o = scene[i]
-    options = [{k: getattr(o, k) for k in ks} for ks in _ATTR_SETS]
+    options = [{k: getattr(o, k) for k in ks} for ks in _ATTR_SETS if without not in ks]
     options = [a for a in options if sum(_matches(p, a) for p in scene) == 1]
     return options[int(rng.integers(len(options)))] if options else None
 
@@ -367,15 +368,15 @@ def question(scene, qtype: str | None = None, rng=None) -> Question | None:
         noun = " ".join(d.split()[:-1] + [plural(attrs["shape"]) if "shape" in attrs else "objects"])
         return Question(f"how many {noun} are there ?", NUMBERS[n], prog + (("count",),), qtype, fam)
 
-    refs = [(i, _unique_ref(scene, i, rng)) for i in rng.permutation(len(scene))]
+    what = ("colour", "shape", "size")[int(rng.integers(3))] if qtype == "query" else None
+    refs = [(i, _unique_ref(scene, i, rng, without=what)) for i in rng.permutation(len(scene))]
     refs = [(int(i), a) for i, a in refs if a is not None]
     if not refs or (qtype in ("relate", "closest") and len(scene) < 2):
         return None
     i, attrs = refs[0]
     ref, d = scene[i], _desc(attrs)
     prog = (("scene",), *_filters(attrs), ("unique",))
-    if qtype == "query":
-        what = ("colour", "shape", "size")[int(rng.integers(3))]
+    if qtype == "query":  # "what colour is the large circle ?": never "... the red circle ?"
         return Question(f"what {what} is the {d} ?", getattr(ref, what), prog + ((f"query_{what}",),), qtype, fam)
     others = [o for j, o in enumerate(scene) if j != i]
     if qtype == "relate":
