@@ -321,3 +321,17 @@ def test_parser_cell_table_is_probabilities():
     t = p.cell_table(p(_grid()))
     assert t.shape == (4, SIDE * SIDE, 15) and (t >= 0).all() and (t <= 1).all()
     assert torch.allclose(t[..., :7].sum(-1), torch.ones(4, SIDE * SIDE), atol=1e-5)
+
+
+def test_baseline_attention_weights_and_errors():
+    torch.manual_seed(0)
+    m = vqa.VQABaseline(V, A, channels=C, cells=SIDE * SIDE, dim=16, cell_dim=8, attention=True).eval()
+    grid, tok = _grid(), _tokens()
+    assert m(grid, tok).shape == (4, A)
+    w, att = m.attend(m.cell(grid), m.question(tok))
+    assert w.shape == (4, SIDE * SIDE) and torch.allclose(w.sum(1), torch.ones(4), atol=1e-5) and att.shape == (4, 8)
+    # the attended vector depends on the question: the same picture, another question, other weights
+    w2, _ = m.attend(m.cell(grid), m.question(_tokens().roll(1, 0)))
+    assert not torch.allclose(w, w2)
+    with pytest.raises(ValueError, match="attention=True needs the question"):
+        vqa.VQABaseline(V, A, attention=True, inputs="image")

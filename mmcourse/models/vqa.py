@@ -65,47 +65,74 @@ class QuestionEncoder(nn.Module):
 
 
 class VQABaseline(nn.Module):
-    """Antol et al.'s "deeper LSTM Q + norm I" model on a grid of frozen CNN features.
+    """Antol et al.'s "deeper LSTM Q + norm I" model on a grid of frozen features.
 
-    The image stream is the CNN's global feature, as VGG's fc7 was for Antol et al.: a trainable
-    1 x 1 convolution (as fine-tuning the CNN's last layer would) and ReLU on every cell, summed
-    over the cells (global pooling: *what* is in the picture, not *where*), normalised, then
-    FC + tanh. The question stream is an LSTM, then FC + tanh. The two are multiplied pointwise,
-    then FC + tanh + dropout and FC over the answers.
+    The image stream is one vector for the whole picture, as VGG's fc7 was for Antol et al.: a
+    trainable 1 x 1 convolution (as fine-tuning the CNN's last layer would) and ReLU on every
+    cell, summed over the cells (global pooling: *what* is in the picture, not *where*),
+    normalised, then FC + tanh. The question stream is an LSTM, then FC + tanh. The two are
+    multiplied pointwise, then FC + tanh + dropout and FC over the answers.
+
+    ``attention=True`` adds one glimpse of question-guided attention over the cells (the first
+    layer of Yang et al.'s stacked attention networks, 2016): the question scores every cell,
+    the softmax-weighted sum of the cells joins the pooled vector before the image FC.
 
     ``inputs``: "both" (the model), "question" (a blind model: it never sees the picture) or
-    "image" (it never reads the question)."""
+    "image" (it never reads the question; no attention, which needs the question)."""
 
     def __init__(self, vocab_size: int, n_answers: int, channels: int = 128, cells: int = 36, dim: int = 256,
-                 hidden: int = 256, inputs: str = "both", pad_id: int = 0, dropout: float = 0.2, cell_dim: int = 64):
+                 hidden: int = 256, inputs: str = "both", pad_id: int = 0, dropout: float = 0.2, cell_dim: int = 64,
+                 attention: bool = False):
         super().__init__()
         checks.choice(inputs, "inputs", INPUTS)
-        self.inputs = inputs
+        if attention and inputs == "image":
+            raise ValueError('attention=True needs the question to score the cells: use inputs="both" '
+                             '(or attention=False for the image-only model)')
+        self.inputs, self.attention = inputs, bool(attention)
         self.n_answers = checks.integer(n_answers, "n_answers", low=2)
         self.channels = checks.integer(channels, "channels", low=1)
         self.cells = checks.integer(cells, "cells", low=1)
         dim = checks.integer(dim, "dim", low=1)
+        cell_dim = checks.integer(cell_dim, "cell_dim", low=1)
         self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
         self.q_fc = nn.Linear(self.question.out_dim, dim)
-        self.cell = nn.Sequential(nn.Linear(channels, checks.integer(cell_dim, "cell_dim", low=1)), nn.ReLU())
+        self.cell = nn.Sequential(nn.Linear(channels, cell_dim), nn.ReLU())
         self.i_norm = nn.LayerNorm(cell_dim)
-        self.i_fc = nn.Linear(cell_dim, dim)
+        if self.attention:
+            self.att_cell = nn.Linear(cell_dim, 128)
+            self.att_q = nn.Linear(self.question.out_dim, 128)
+            self.att_score = nn.Linear(128, 1)
+            self.att_norm = nn.LayerNorm(cell_dim)
+        self.i_fc = nn.Linear(cell_dim * (2 if self.attention else 1), dim)
         self.head = nn.Sequential(nn.Linear(dim, checks.integer(hidden, "hidden", low=1)), nn.Tanh(),
                                   nn.Dropout(dropout), nn.Linear(hidden, n_answers))
 
-    def image(self, grid: torch.Tensor) -> torch.Tensor:
-        """grid (B, cells, channels) -> the image vector (B, dim)."""
-        pooled = self.cell(grid).sum(dim=1)                   # 1 x 1 convolution + ReLU, summed over the cells
-        return torch.tanh(self.i_fc(self.i_norm(pooled)))     # "norm I": normalised, then FC + tanh
+    def attend(self, cells: torch.Tensor, q_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One attention glimpse: cells (B, L, cell_dim), the LSTM's question state (B, 128) ->
+        (weights (B, L) summing to 1, attended vector (B, cell_dim))."""
+        scores = self.att_score(torch.tanh(self.att_cell(cells) + self.att_q(q_state).unsqueeze(1))).squeeze(-1)
+        weights = scores.softmax(dim=1)
+        return weights, (weights.unsqueeze(-1) * cells).sum(dim=1)
+
+    def image(self, grid: torch.Tensor, q_state: torch.Tensor | None = None) -> torch.Tensor:
+        """grid (B, cells, channels) -> the image vector (B, dim); ``q_state`` (the question LSTM's
+        state) is needed when the model attends."""
+        cells = self.cell(grid)                                  # 1 x 1 convolution + ReLU per cell
+        pooled = self.i_norm(cells.sum(dim=1))                   # "norm I": summed over the cells, normalised
+        if self.attention:
+            pooled = torch.cat([pooled, self.att_norm(self.attend(cells, q_state)[1])], dim=-1)
+        return torch.tanh(self.i_fc(pooled))                     # FC + tanh
 
     def forward(self, grid: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """grid (B, cells, channels), tokens (B, T) -> answer logits (B, n_answers)."""
         grid = _check_grid(grid, self.channels, self.cells, self.i_fc.weight.dtype)
         tokens = _check_tokens(tokens, self.question.vocab_size, grid.shape[0])
-        img = self.image(grid)
-        q = torch.tanh(self.q_fc(self.question(tokens)))
-        joint = {"both": img * q, "question": q, "image": img}[self.inputs]  # pointwise multiplication
-        return self.head(joint)
+        q_state = self.question(tokens)
+        q = torch.tanh(self.q_fc(q_state))
+        if self.inputs == "question":
+            return self.head(q)
+        img = self.image(grid, q_state)
+        return self.head(img * q if self.inputs == "both" else img)   # pointwise multiplication
 
 
 def cell_coordinates(side: int, device=None) -> torch.Tensor:
