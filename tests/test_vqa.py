@@ -311,7 +311,7 @@ def test_fit_answers_learns_and_predict_answers():
     assert after > 0.9 > before
     with pytest.raises(ValueError, match="one row per question"):
         vqa.fit_answers(m, grids, owner[:-1], tok, ans, epochs=1, lr=1e-3, seed=0)
-    with pytest.raises(ValueError, match="schedule.*one-cycle, constant"):
+    with pytest.raises(ValueError, match="schedule.*one-cycle, constant, hold-then-decay"):
         vqa.fit(m, n, lambda j: j, lambda m, b: 0, steps=1, lr=1e-3, seed=0, schedule="cosine")
 
 

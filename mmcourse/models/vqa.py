@@ -452,18 +452,22 @@ class SceneParser(nn.Module):
 # training plumbing shared by notebook 06 and benchmarks/probe_vqa.py
 
 
+SCHEDULES = ("one-cycle", "constant", "hold-then-decay")
+
+
 def fit(model: nn.Module, n: int, make_batch, loss_fn, *, steps: int, lr: float, seed: int, batch: int = 64,
         weight_decay: float = 1e-4, pct_start: float = 0.2, clip_grad: float | None = None, desc: str = "train",
         schedule: str = "one-cycle"):
     """AdamW for ``steps`` steps over endless reshuffles (drawn from ``seed``) of ``n`` examples;
     ``make_batch(indices)`` builds one batch and ``loss_fn(model, batch)`` scores it.
-    ``schedule``: "one-cycle" (warm up to ``lr``, then anneal) or "constant" (``lr`` throughout).
+    ``schedule``: "one-cycle" (warm up to ``lr``, then anneal), "constant" (``lr`` throughout) or
+    "hold-then-decay" (``lr`` for the first 70% of the steps, then linearly down to 0).
     Returns the model in eval mode."""
     from .. import train
 
     n, batch = checks.integer(n, "n", low=1), checks.integer(batch, "batch", low=1)
     steps = checks.integer(steps, "steps", low=1)
-    checks.choice(schedule, "schedule", ("one-cycle", "constant"))
+    checks.choice(schedule, "schedule", SCHEDULES)
     batch = min(batch, n)
     g = torch.Generator().manual_seed(checks.seed(seed))
 
@@ -474,8 +478,13 @@ def fit(model: nn.Module, n: int, make_batch, loss_fn, *, steps: int, lr: float,
                 yield make_batch(p[i:i + batch])
 
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=pct_start)
-             if schedule == "one-cycle" else None)
+    if schedule == "one-cycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=pct_start)
+    elif schedule == "hold-then-decay":
+        hold = int(0.7 * steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 if k < hold else max(0.0, (steps - k) / (steps - hold)))
+    else:
+        sched = None
     train.fit(model, batches(), loss_fn, optimizer=opt, scheduler=sched, max_steps=steps, clip_grad=clip_grad, desc=desc)
     return model.eval()
 
