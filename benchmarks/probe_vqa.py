@@ -167,9 +167,8 @@ def main() -> None:
             top, pos = {}, {}
             for k, G in (("train", G_train), ("test", G_test)):
                 out = [parser(G[i:i + 512]) for i in range(0, len(G), 512)]
-                top[k] = torch.cat([o["centre"] for o in out]).topk(args.rn_cells).indices
-                xy = torch.cat([parser.positions(o) for o in out]) * 2 - 1            # (B, L, 2) in [-1, 1]
-                pos[k] = xy.gather(1, top[k].unsqueeze(-1).expand(-1, -1, 2))
+                heads = {h: torch.cat([o[h] for o in out]) for h in out[0]}
+                top[k], pos[k], _ = parser.top_cells(heads, args.rn_cells)
         print(f"scene parser for the RN's cells {time.time() - start:.0f} s", flush=True)
     for name in models:
         if name not in builders:
@@ -227,9 +226,7 @@ def neural_symbolic(args, train_set, test_set, G_train, G_test, types, parser=No
         return (named.get("filter_colour"), named.get("filter_shape")) in held_pairs
 
     keep = [i for i, q in enumerate(train_set.questions) if not asks_held_out(q)]
-    progs = [[pv.bos] + [pv.stoi[t] for t in L.program_tokens(train_set.questions[i].program)] + [pv.eos] for i in keep]
-    width = max(map(len, progs))
-    P = torch.tensor([p + [pv.pad] * (width - len(p)) for p in progs])
+    P = vqa.program_targets([train_set.questions[i].program for i in keep], pv)
     Q = train_set.tokens[torch.tensor(keep)]
     gen = vqa.ProgramGenerator(len(train_set.vocab), len(pv))
     vqa.fit(gen, len(keep), lambda j: (Q[j], P[j]), lambda mdl, b: mdl.loss(*b), steps=1500, lr=3e-3, seed=args.seed,

@@ -335,3 +335,20 @@ def test_baseline_attention_weights_and_errors():
     assert not torch.allclose(w, w2)
     with pytest.raises(ValueError, match="attention=True needs the question"):
         vqa.VQABaseline(V, A, attention=True, inputs="image")
+
+
+def test_parser_top_cells_and_program_targets():
+    torch.manual_seed(0)
+    p = vqa.SceneParser(channels=C, side=SIDE, hidden=8).eval()
+    heads = p(_grid())
+    cells, pos, present = p.top_cells(heads, 3)
+    assert cells.shape == (4, 3) and pos.shape == (4, 3, 2) and present.shape == (4, 3)
+    assert torch.equal(cells, heads["centre"].topk(3, dim=1).indices) and (pos.abs() <= 1).all()
+    assert torch.equal(present, (heads["centre"].gather(1, cells) > 0).float())
+    with pytest.raises(ValueError, match="k"):
+        p.top_cells(heads, SIDE * SIDE + 1)
+    pv = L.program_vocab()
+    progs = [(("scene",), ("count",)), (("scene",), ("filter_colour", "red"), ("unique",), ("query_shape",))]
+    P = vqa.program_targets(progs, pv)
+    assert P.shape == (2, 7) and P[0, 0] == pv.bos and P[0, 3] == pv.eos and (P[0, 4:] == pv.pad).all()
+    assert [pv.itos[t] for t in P[1, 1:-1]] == L.program_tokens(progs[1])

@@ -127,12 +127,13 @@ class VQABaseline(nn.Module):
         """grid (B, cells, channels), tokens (B, T) -> answer logits (B, n_answers)."""
         grid = _check_grid(grid, self.channels, self.cells, self.i_fc.weight.dtype)
         tokens = _check_tokens(tokens, self.question.vocab_size, grid.shape[0])
-        q_state = self.question(tokens)
+        q_state = self.question(tokens) if self.inputs != "image" else None   # the image-only model never reads it
+        if self.inputs == "image":
+            return self.head(self.image(grid))
         q = torch.tanh(self.q_fc(q_state))
         if self.inputs == "question":
             return self.head(q)
-        img = self.image(grid, q_state)
-        return self.head(img * q if self.inputs == "both" else img)   # pointwise multiplication
+        return self.head(self.image(grid, q_state) * q)   # pointwise multiplication
 
 
 def cell_coordinates(side: int, device=None) -> torch.Tensor:
@@ -332,6 +333,18 @@ class ProgramGenerator(nn.Module):
         return out
 
 
+def program_targets(programs, vocab) -> torch.Tensor:
+    """Programs (sequences of steps) -> (N, T) ids in ``vocab`` (``language.program_vocab()``),
+    each ``<start> tokens <end>`` padded with <pad>: what ``ProgramGenerator.loss`` learns from."""
+    from ..world.language import program_tokens
+
+    ids = [[vocab.bos] + [vocab.stoi[t] for t in program_tokens(p)] + [vocab.eos] for p in checks.items(programs, "programs")]
+    if not ids:
+        raise ValueError("programs is empty: program_targets needs at least one program")
+    width = max(map(len, ids))
+    return torch.tensor([p + [vocab.pad] * (width - len(p)) for p in ids])
+
+
 # ---------------------------------------------------------------------------------------------
 # scene parser
 
@@ -421,6 +434,15 @@ class SceneParser(nn.Module):
         probabilities and the probability that an object's centre lies there, from ``heads``."""
         return torch.cat([heads["colour"].softmax(-1), heads["shape"].softmax(-1), heads["size"].softmax(-1),
                           heads["centre"].sigmoid().unsqueeze(-1)], dim=-1)
+
+    def top_cells(self, heads: dict, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The ``k`` cells most likely to hold an object's centre, per picture, from ``heads``: their
+        indices (B, k), the centres the parser predicts there (B, k, 2) in [-1, 1], and 1.0 where it
+        thinks an object is there at all (centre logit > 0), else 0.0 (B, k)."""
+        k = checks.integer(k, "k", low=1, high=heads["centre"].shape[1])
+        cells = heads["centre"].topk(k, dim=1).indices
+        pos = (self.positions(heads) * 2 - 1).gather(1, cells.unsqueeze(-1).expand(-1, -1, 2))
+        return cells, pos, (heads["centre"].gather(1, cells) > 0).to(pos.dtype)
 
     def positions(self, heads: dict) -> torch.Tensor:
         """The object centre each cell predicts, (B, L, 2) (x, y) in canvas units [0, 1]: the cell's
