@@ -45,6 +45,22 @@ def test_question_encoder_ignores_padding():
     assert torch.allclose(enc(tok), enc(tok[:, :3]), atol=1e-6)
 
 
+def test_question_encoder_equals_the_packed_lstm_on_a_batch_of_lengths():
+    # reading each row's state at its own length is what packing the sequences computes
+    torch.manual_seed(0)
+    enc = vqa.QuestionEncoder(V, embed_dim=8, hidden=8).eval()
+    tok = torch.tensor([[5, 6, 7, 0, 0], [3, 0, 0, 0, 0], [4, 5, 6, 7, 8]])
+    lengths = (tok != 0).sum(1)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(enc.embed(tok), lengths, batch_first=True, enforce_sorted=False)
+    assert torch.allclose(enc(tok), enc.lstm(packed)[1][0][-1], atol=1e-6)
+
+
+def test_question_encoder_rejects_a_word_after_padding():
+    enc = vqa.QuestionEncoder(V, embed_dim=8, hidden=8)
+    with pytest.raises(ValueError, match="padded at the end"):
+        enc(torch.tensor([[5, 0, 7]]))
+
+
 def test_relation_pairs_hold_every_ordered_pair():
     objects, q = torch.randn(2, 3, 4), torch.randn(2, 5)
     pairs = vqa.relation_pairs(objects, q)
