@@ -1,4 +1,4 @@
-"""How far do notebook 06's VQA models get in its CPU budget? (issue 14, work in progress)
+"""How far do notebook 06's VQA models get in its CPU budget? (issue 14)
 
 Trains, on the frozen grid of the zoo's ``grid-cnn`` (48 x 48 scenes of 1-4 objects, 6 x 6
 cells of 128 channels), any of: the Antol et al. baseline (``--models base``), its blind
