@@ -112,7 +112,9 @@ the prior for 20,000 steps and batches of 64 crossed after 6,000-20,000 or not a
 crossing waits for is a less noisy gradient, not more steps. With hold-then-decay over 29
 epochs (~5,100 steps of 256) the crossing came late, at ~4,500 steps, and relate ended at
 0.815 / 0.740 (seeds 0 / 7, in the notebook); over 40 epochs (~7,000 steps) it crossed at
-4,500-5,500 and ended at 0.860 / 0.895 / 0.851 (seeds 0 / 1 / 7): notebook 06 uses that. The
+4,500-5,500 and ended at 0.860 / 0.895 / 0.851 (seeds 0 / 1 / 7, seeds 0 and 7 two at once on
+one thread each), 0.855 (seed 3); seed 0 alone on two threads crossed after 5,600 and ended at
+0.845: notebook 06 uses these settings, and its margin is thin. The
 question-stream speed-ups of the same day (the LSTM read at each
 row's length, fused AdamW, cell_dim 128: `benchmarks/bench_vqa_step.py`) leave the baselines
 where they were: attention baseline 0.959 (seed 0, scratch; 0.910 / 0.916 on seeds 0 / 1 with
