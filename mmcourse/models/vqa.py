@@ -83,12 +83,11 @@ class VQABaseline(nn.Module):
     the softmax-weighted sum of the cells joins the pooled vector before the image FC.
 
     ``inputs``: "both" (the model), "question" (a blind model: it never sees the picture) or
-    "image" (it never reads the question; no attention, which needs the question).
-    ``q_embed``/``q_hidden``: the LSTM's word and state sizes; ``att_dim``: the attention's hidden size."""
+    "image" (it never reads the question; no attention, which needs the question)."""
 
     def __init__(self, vocab_size: int, n_answers: int, channels: int = 128, cells: int = 36, dim: int = 256,
                  hidden: int = 256, inputs: str = "both", pad_id: int = 0, dropout: float = 0.2, cell_dim: int = 64,
-                 attention: bool = False, q_embed: int = 64, q_hidden: int = 128, att_dim: int = 128):
+                 attention: bool = False):
         super().__init__()
         checks.choice(inputs, "inputs", INPUTS)
         if attention and inputs == "image":
@@ -100,22 +99,21 @@ class VQABaseline(nn.Module):
         self.cells = checks.integer(cells, "cells", low=1)
         dim = checks.integer(dim, "dim", low=1)
         cell_dim = checks.integer(cell_dim, "cell_dim", low=1)
-        self.question = QuestionEncoder(vocab_size, embed_dim=q_embed, hidden=q_hidden, pad_id=pad_id)
+        self.question = QuestionEncoder(vocab_size, hidden=128, pad_id=pad_id)
         self.q_fc = nn.Linear(self.question.out_dim, dim)
         self.cell = nn.Sequential(nn.Linear(channels, cell_dim), nn.ReLU())
         self.i_norm = nn.LayerNorm(cell_dim)
         if self.attention:
-            att_dim = checks.integer(att_dim, "att_dim", low=1)
-            self.att_cell = nn.Linear(cell_dim, att_dim)
-            self.att_q = nn.Linear(self.question.out_dim, att_dim)
-            self.att_score = nn.Linear(att_dim, 1)
+            self.att_cell = nn.Linear(cell_dim, 128)
+            self.att_q = nn.Linear(self.question.out_dim, 128)
+            self.att_score = nn.Linear(128, 1)
             self.att_norm = nn.LayerNorm(cell_dim)
         self.i_fc = nn.Linear(cell_dim * (2 if self.attention else 1), dim)
         self.head = nn.Sequential(nn.Linear(dim, checks.integer(hidden, "hidden", low=1)), nn.Tanh(),
                                   nn.Dropout(dropout), nn.Linear(hidden, n_answers))
 
     def attend(self, cells: torch.Tensor, q_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One attention glimpse: cells (B, L, cell_dim), the LSTM's question state (B, q_hidden) ->
+        """One attention glimpse: cells (B, L, cell_dim), the LSTM's question state (B, 128) ->
         (weights (B, L) summing to 1, attended vector (B, cell_dim))."""
         scores = self.att_score(torch.tanh(self.att_cell(cells) + self.att_q(q_state).unsqueeze(1))).squeeze(-1)
         weights = scores.softmax(dim=1)
@@ -134,9 +132,9 @@ class VQABaseline(nn.Module):
         """grid (B, cells, channels), tokens (B, T) -> answer logits (B, n_answers)."""
         grid = _check_grid(grid, self.channels, self.cells, self.i_fc.weight.dtype)
         tokens = _check_tokens(tokens, self.question.vocab_size, grid.shape[0])
-        q_state = self.question(tokens) if self.inputs != "image" else None   # the image-only model never reads it
-        if self.inputs == "image":
+        if self.inputs == "image":                # the image-only model never reads the question
             return self.head(self.image(grid))
+        q_state = self.question(tokens)
         q = torch.tanh(self.q_fc(q_state))
         if self.inputs == "question":
             return self.head(q)
