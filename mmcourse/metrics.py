@@ -17,6 +17,7 @@ from __future__ import annotations
 import numbers
 
 import torch
+import torch.nn.functional as F
 
 from . import checks
 
@@ -93,3 +94,39 @@ def bleu(references, hypotheses, max_n: int = 4) -> dict[int, float]:
             for i, rs in enumerate(references)]
     hyps = [toks(h, f"hypotheses[{i}]") for i, h in enumerate(hypotheses)]
     return {n: float(corpus_bleu(refs, hyps, weights=(1 / n,) * n)) for n in range(1, max_n + 1)}
+
+
+# ------------------------------------------------------------------ sound source localisation
+def localisation_iou(maps: torch.Tensor, masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """IoU of each localisation map with the sounding object's mask: (B,) in [0, 1].
+
+    maps (B, h, w) real scores (a coarse grid: a feature map); masks (B, H, W) bool, the
+    object's pixels. Each map is upsampled bilinearly to H x W, and the pixels scoring at
+    least ``threshold`` times the map's maximum form the predicted region (cells below zero
+    never do) - the binarisation of Senocak et al. 2018, with one annotator's mask as the
+    consensus. Their cIoU@0.5 is ``(localisation_iou(...) >= 0.5).float().mean()``.
+    """
+    maps = checks.tensor(maps, "maps", dtype="number", ndim=3)
+    masks = checks.tensor(masks, "masks", ndim=3)
+    threshold = checks.number(threshold, "threshold", low=0, high=1, low_open=True)
+    if masks.dtype != torch.bool:
+        raise TypeError(f"masks must be a bool tensor (B, H, W), got dtype {masks.dtype}")
+    if len(maps) != len(masks) or len(maps) == 0:
+        raise ValueError(f"maps and masks must pair up, one mask per map (B >= 1): got {len(maps)} and {len(masks)}")
+    if not masks.flatten(1).any(1).all():
+        raise ValueError("every mask needs at least one pixel of the object; an empty mask has no IoU")
+    up = F.interpolate(maps.float()[:, None], size=masks.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    peak = up.flatten(1).amax(1).clamp(min=1e-12)[:, None, None]
+    region = up >= threshold * peak
+    return (region & masks).flatten(1).sum(1) / (region | masks).flatten(1).sum(1)
+
+
+def success_auc(ious: torch.Tensor, steps: int = 21) -> float:
+    """Area under the success curve: the share of samples with IoU >= t, averaged over t in
+    ``steps`` evenly spaced thresholds from 0 to 1 (the AUC of Senocak et al. 2018)."""
+    ious = checks.tensor(ious, "ious", dtype="number", ndim=1)
+    steps = checks.integer(steps, "steps", low=2, high=10_000)
+    if len(ious) == 0 or (ious < 0).any() or (ious > 1).any():
+        raise ValueError("ious must be a non-empty 1-D tensor of values in [0, 1]")
+    t = torch.linspace(0, 1, steps)
+    return float((ious.float()[None] >= t[:, None]).float().mean(1).mean())

@@ -436,3 +436,42 @@ def captioning_diagram(image=None, words=("<start>", "a", "red", "circle"), grid
             ax.set_title("Show and Tell: the image sets the LSTM's initial state once, then only words", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def localisation_maps(images, maps: dict, masks=None, titles=None, threshold: float = 0.5, size: float = 1.8):
+    """Sound source localisation, one column per picture: the picture (the sounding object's
+    mask outlined in white when ``masks`` (B, H, W) is given), then one row per entry of
+    ``maps`` (row name -> (B, h, w) scores), each upsampled over the picture with the region
+    ``metrics.localisation_iou`` keeps (>= threshold x the map's maximum) outlined in cyan."""
+    import torch.nn.functional as F
+
+    imgs = torch.as_tensor(images).detach().cpu().float()
+    if imgs.ndim != 4 or not maps:
+        raise ValueError(f"images must be (B, 3, H, W) and maps a non-empty dict, got {tuple(imgs.shape)}, {len(maps)} maps")
+    n, (h, w) = len(imgs), imgs.shape[-2:]
+    rows = [("picture", None)] + list(maps.items())
+    fig, axes = plt.subplots(len(rows), n, figsize=(size * n, size * len(rows) + 0.3), squeeze=False)
+    for r, (name, m) in enumerate(rows):
+        up = None
+        if m is not None:
+            m = torch.as_tensor(m).detach().cpu().float()
+            if m.ndim != 3 or len(m) != n:
+                raise ValueError(f"maps[{name!r}] must be ({n}, h, w), got {tuple(m.shape)}")
+            up = F.interpolate(m[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+        for i in range(n):
+            ax = axes[r, i]
+            ax.imshow(_hwc(imgs[i]).clip(0, 1))
+            if up is not None:
+                peak = max(float(up[i].max()), 1e-12)
+                ax.imshow(up[i].clamp(min=0).numpy(), cmap="magma", alpha=0.6, vmin=0, vmax=peak)
+                ax.contour((up[i] >= threshold * peak).numpy().astype(float), levels=[0.5], colors="cyan", linewidths=1)
+            if masks is not None:
+                ax.contour(torch.as_tensor(masks[i]).cpu().numpy().astype(float), levels=[0.5], colors="white",
+                           linewidths=0.8)
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0 and titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+            if i == 0:
+                ax.set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -41,6 +41,7 @@ import mmcourse
 from mmcourse import audio as A
 from mmcourse import metrics as M
 from mmcourse import train as T
+from mmcourse.models import audiovisual as AV
 from mmcourse.models import captioning as C
 from mmcourse.models import contrastive as CT
 from mmcourse.models import encoders as E
@@ -456,6 +457,12 @@ SOUND = [
           "overlap": "any"},
          extra={"objects": SCENE_VALUES, "overlap": [False]},
          result=lambda o, kw: finite(o.mix, ndim=2), examples=20),
+    Case("sound.note_clips", W.note_clips, {"objects": SCENE, "seed": 0, "duration": 0.1, "note": 0.05,
+                                            "sample_rate": 8000},
+         {"objects": "any", "seed": "int", "duration": "float", "note": "float", "sample_rate": "int",
+          "snr_db": "seq", "detune_cents": "float", "gain": "seq"},
+         extra={"objects": SCENE_VALUES, "snr_db": [(5.0, 1.0), (0.0, 10.0, 3.0)], "gain": [(0.0, 1.0), (1.0, 1.0)]},
+         result=lambda o, kw: finite(o.waves, ndim=2), examples=20),
     Case("sound.save_wav", None, {"audio": AUDIO_OUT, "sample_rate": SR, "subtype": "PCM_16"},
          {"path": "any", "audio": "tensor", "sample_rate": "int", "subtype": "str"},
          extra={"audio": [AUDIO_OUT * 3, AUDIO_OUT[0], AUDIO_OUT.double()], "subtype": ["FLOAT"]}),
@@ -547,6 +554,8 @@ DATASETS = [
 
 # ------------------------------------------------------------------ metrics
 SIM = torch.rand(4, 6)
+LOC_MASKS = torch.zeros(2, 12, 12, dtype=torch.bool)
+LOC_MASKS[:, 3:6, 3:6] = True
 REL = torch.eye(4, 6, dtype=torch.bool)
 METRICS = [
     Case("metrics.first_relevant_rank", M.first_relevant_rank, {"sim": SIM, "relevant": REL},
@@ -567,6 +576,14 @@ METRICS = [
          extra={"references": [[[["a", "red"]]], [[[["a"]]]], [[None]], [[3]], [["a red circle", ""]]],
                 "hypotheses": [[["a", "red"]], [[["a"]]], [None], [3], [""], [[1, 2]]]},
          result=lambda o, kw: all(0 <= v <= 1 for v in o.values()) or pytest.fail(), examples=20),
+    Case("metrics.localisation_iou", M.localisation_iou, {"maps": torch.rand(2, 3, 3), "masks": LOC_MASKS, "threshold": 0.5},
+         {"maps": "tensor", "masks": "tensor", "threshold": "float"},
+         extra={"maps": [torch.rand(3, 3, 3), torch.rand(2, 9), -torch.rand(2, 3, 3)],
+                "masks": [LOC_MASKS.float(), LOC_MASKS & False, LOC_MASKS[:, 0]]},
+         result=lambda o, kw: finite(o, (len(kw["maps"]),))),
+    Case("metrics.success_auc", M.success_auc, {"ious": torch.rand(5), "steps": 21}, {"ious": "tensor", "steps": "int"},
+         extra={"ious": [torch.rand(5) + 1, torch.rand(0), torch.rand(2, 2)]},
+         result=lambda o, kw: (0 <= o <= 1) or pytest.fail()),
 ]
 
 # ------------------------------------------------------------------ train checkpoints and models (not changed here)
@@ -578,6 +595,9 @@ _CAP_KW = dict(dim=8, embed_dim=4, hidden=8, width=4, image_size=16)
 SAT = C.ShowAndTell(12, **_CAP_KW).eval()
 SAAT = C.ShowAttendTell(12, att_dim=4, **_CAP_KW).eval()
 JUDGE = AttributeClassifier(7, 5, 2, width=4).eval()
+AV_WAVE = AV.WaveformCNN(out_dim=8, width=4).eval()
+AV_MEL = AV.LogMelCNN(out_dim=8, sample_rate=8000, n_fft=64, hop_length=32, n_mels=16, width=4).eval()
+AV_LOC = AV.SoundLocaliser(6, AV.WaveformCNN(out_dim=8, width=4), dim=8).eval()
 VQA_BASE = VQ.VQABaseline(12, 5, channels=6, cells=4, dim=8, hidden=8, cell_dim=4).eval()
 VQA_RN = VQ.RelationNetwork(12, 5, channels=6, side=2, obj_dim=4, hidden=8).eval()
 VQA_PARSER = VQ.SceneParser(channels=6, side=2, hidden=4).eval()
@@ -676,6 +696,22 @@ MODELS = [
     Case("vqa.ProgramGenerator.generate", VQA_PROG.generate, {"q_tokens": torch.tensor([[5, 6, 0]]), "bos": 1, "eos": 2,
                                                                "max_len": 4},
          {"q_tokens": "tensor", "max_len": "int"}),
+    Case("av.WaveformCNN.forward", AV_WAVE, {"waves": torch.randn(2, 400)}, {"waves": "tensor"},
+         extra={"waves": [torch.randn(2, 100), torch.randn(400), torch.randn(2, 400).double(), torch.full((2, 400), NAN)]},
+         result=lambda o, kw: finite(o, (len(kw["waves"]), 8))),
+    Case("av.LogMelCNN.forward", AV_MEL, {"waves": torch.randn(2, 400)}, {"waves": "tensor"},
+         extra={"waves": [torch.randn(2, 100), torch.randn(400), torch.randn(0, 400)]},
+         result=lambda o, kw: finite(o, (len(kw["waves"]), 8))),
+    Case("av.distillation_loss", AV.distillation_loss, {"student": {"a": torch.randn(2, 3)}, "teacher": {"a": torch.randn(2, 3)},
+                                                        "temperature": 2.0},
+         {"student": "any", "teacher": "any", "temperature": "float"},
+         extra={"student": [{"a": torch.randn(2, 4)}, {"b": torch.randn(2, 3)}], "teacher": [{}, {"a": torch.randn(3, 3)}]},
+         result=lambda o, kw: finite(o, ())),
+    Case("av.SoundLocaliser.loss", AV_LOC.loss, {"fmaps": torch.randn(2, 6, 3, 3), "waves": torch.randn(2, 400)},
+         {"fmaps": "tensor", "waves": "tensor"},
+         extra={"fmaps": [torch.randn(2, 5, 3, 3), torch.randn(3, 6, 3, 3), torch.randn(2, 6, 3)],
+                "waves": [torch.randn(1, 400), torch.randn(2, 10)]},
+         result=lambda o, kw: finite(o, ())),
     Case("gan.edit_loss", GN.edit_loss, {"image_emb": torch.randn(2, 4), "target_emb": torch.randn(2, 4),
                                          "latent": torch.randn(2, 5), "start": torch.randn(2, 5), "weight": 1.0},
          {"image_emb": "tensor", "target_emb": "tensor", "latent": "tensor", "start": "tensor", "weight": "float"},

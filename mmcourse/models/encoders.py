@@ -52,6 +52,13 @@ class ConvEncoder(nn.Module):
             return fmap.flatten(2).transpose(1, 2)     # (B, L, C): one annotation vector per location
         return self.fc(fmap.mean(dim=(2, 3)))          # (B, out_dim)
 
+    def fine_grid(self, images: torch.Tensor) -> torch.Tensor:
+        """The feature map before the last pool and conv block: (B, C, H/4, W/4), twice as fine as
+        ``grid=True``'s (12 x 12 at 48 x 48) and a little less abstract - where a map must follow an
+        object's outline (sound source localisation) rather than say which coarse cell holds it."""
+        checks.images(images, "images", channels=self.in_channels, dtype=self.fc.weight.dtype, min_size=MIN_IMAGE_SIZE)
+        return self.features[:-4](images)              # stops before the last MaxPool2d and conv + BN + ReLU
+
 
 def resnet18(out_dim: int = 128, pretrained: bool = False) -> nn.Module:
     """torchvision ResNet-18 with its classifier replaced by a Linear to ``out_dim``.
