@@ -31,6 +31,54 @@ class History(dict):
         return self[key][-1]
 
 
+class Batches:
+    """Shuffled minibatches over ``data`` - a tensor, or a tuple / dict of them (nested) whose
+    first dimensions all equal n - re-iterable: every pass (epoch) a new order from ``seed``.
+    ``drop_last`` drops the last partial batch (a contrastive loss wants full batches).
+
+        batches = Batches((waves, {"colour": y}), 64, seed=0)
+        fit(model, batches, lambda m, b: m.loss(*b), epochs=8)
+    """
+
+    def __init__(self, data, batch_size: int, seed: int = 0, drop_last: bool = True):
+        self.batch_size = checks.integer(batch_size, "batch_size", low=1)
+        self.drop_last = checks.flag(drop_last, "drop_last")
+        sizes = {len(t) for t in _leaves(data)}
+        if len(sizes) != 1:
+            raise ValueError(f"data must hold tensors with the same first dimension (one row per example), got "
+                             f"lengths {sorted(sizes) if sizes else 'none (no tensor)'}")
+        self.data, self.n = data, sizes.pop()
+        if self.n < self.batch_size and self.drop_last:
+            raise ValueError(f"{self.n} examples make no full batch of {self.batch_size}; use drop_last=False")
+        self.g = torch.Generator().manual_seed(checks.seed(seed))
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.g)
+        for b in range(len(self)):
+            yield _take(self.data, order[b * self.batch_size:(b + 1) * self.batch_size])
+
+
+def _leaves(data) -> list:
+    if torch.is_tensor(data):
+        return [data]
+    if isinstance(data, dict):
+        return [t for v in data.values() for t in _leaves(v)]
+    if isinstance(data, (list, tuple)):
+        return [t for v in data for t in _leaves(v)]
+    raise TypeError(f"data must be a tensor or a tuple/list/dict of tensors, got {type(data).__name__}")
+
+
+def _take(data, idx):
+    if torch.is_tensor(data):
+        return data[idx.to(data.device)]
+    if isinstance(data, dict):
+        return {k: _take(v, idx) for k, v in data.items()}
+    return type(data)(_take(v, idx) for v in data)
+
+
 def to_device(batch, device):
     """Move tensors inside (nested) tuples, lists and dicts to ``device``."""
     if torch.is_tensor(batch):

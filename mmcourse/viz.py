@@ -439,10 +439,14 @@ def captioning_diagram(image=None, words=("<start>", "a", "red", "circle"), grid
 
 
 def localisation_maps(images, maps: dict, masks=None, titles=None, threshold: float = 0.5, size: float = 1.8):
-    """Sound source localisation, one column per picture: the picture (the sounding object's
-    mask outlined in white when ``masks`` (B, H, W) is given), then one row per entry of
+    """Sound source localisation, one column per picture: the picture, then one row per entry of
     ``maps`` (row name -> (B, h, w) scores), each upsampled over the picture with the region
-    ``metrics.localisation_iou`` keeps (>= threshold x the map's maximum) outlined in cyan."""
+    ``metrics.localisation_iou`` keeps (>= threshold x the map's maximum) outlined in cyan.
+
+    ``masks``: the object each row should find, outlined in white - one (B, H, W) bool tensor for
+    every row, or a dict row name -> masks (rows not named get no outline). ``titles``: one string
+    per column, or a dict row name -> list of per-column strings written above that row's panels
+    ("picture" is the first row's name)."""
     import torch.nn.functional as F
 
     imgs = torch.as_tensor(images).detach().cpu().float()
@@ -450,7 +454,9 @@ def localisation_maps(images, maps: dict, masks=None, titles=None, threshold: fl
         raise ValueError(f"images must be (B, 3, H, W) and maps a non-empty dict, got {tuple(imgs.shape)}, {len(maps)} maps")
     n, (h, w) = len(imgs), imgs.shape[-2:]
     rows = [("picture", None)] + list(maps.items())
-    fig, axes = plt.subplots(len(rows), n, figsize=(size * n, size * len(rows) + 0.3), squeeze=False)
+    row_masks = masks if isinstance(masks, dict) else {name: masks for name, _ in rows}
+    row_titles = titles if isinstance(titles, dict) else {"picture": titles}
+    fig, axes = plt.subplots(len(rows), n, figsize=(size * n, (size + 0.25) * len(rows) + 0.3), squeeze=False)
     for r, (name, m) in enumerate(rows):
         up = None
         if m is not None:
@@ -458,6 +464,7 @@ def localisation_maps(images, maps: dict, masks=None, titles=None, threshold: fl
             if m.ndim != 3 or len(m) != n:
                 raise ValueError(f"maps[{name!r}] must be ({n}, h, w), got {tuple(m.shape)}")
             up = F.interpolate(m[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+        mk = row_masks.get(name)
         for i in range(n):
             ax = axes[r, i]
             ax.imshow(_hwc(imgs[i]).clip(0, 1))
@@ -465,12 +472,12 @@ def localisation_maps(images, maps: dict, masks=None, titles=None, threshold: fl
                 peak = max(float(up[i].max()), 1e-12)
                 ax.imshow(up[i].clamp(min=0).numpy(), cmap="magma", alpha=0.6, vmin=0, vmax=peak)
                 ax.contour((up[i] >= threshold * peak).numpy().astype(float), levels=[0.5], colors="cyan", linewidths=1)
-            if masks is not None:
-                ax.contour(torch.as_tensor(masks[i]).cpu().numpy().astype(float), levels=[0.5], colors="white",
+            if mk is not None:
+                ax.contour(torch.as_tensor(mk[i]).cpu().numpy().astype(float), levels=[0.5], colors="white",
                            linewidths=0.8)
             ax.set_xticks([]), ax.set_yticks([])
-            if r == 0 and titles is not None:
-                ax.set_title(titles[i], fontsize=8)
+            if row_titles.get(name) is not None:
+                ax.set_title(row_titles[name][i], fontsize=8)
             if i == 0:
                 ax.set_ylabel(name, fontsize=9)
     fig.tight_layout()

@@ -122,3 +122,23 @@ def test_checkpoint_arguments_are_checked_before_anything_is_written_or_loaded(t
         load_checkpoint(path, None)
     with pytest.raises(IsADirectoryError):
         load_checkpoint(tmp_path, model)
+
+
+def test_batches_reshuffle_every_epoch_and_cover_the_data():
+    from mmcourse.train import Batches
+
+    x, y = torch.arange(10.0), {"a": torch.arange(10)}
+    b = Batches((x, y), 4, seed=0)
+    assert len(b) == 2
+    first, second = [bx for bx, _ in b], [bx for bx, _ in b]
+    assert all(len(t) == 4 for t in first)
+    assert not all(torch.equal(p, q) for p, q in zip(first, second))  # a new order each pass
+    for bx, by in Batches((x, y), 4, seed=0):
+        assert torch.equal(bx.long(), by["a"])                        # rows stay together
+    assert sorted(torch.cat(list(Batches(x, 3, seed=1, drop_last=False))).tolist()) == x.tolist()
+    with pytest.raises(ValueError, match="same first dimension"):
+        Batches((x, torch.arange(3)), 2)
+    with pytest.raises(ValueError, match="no full batch"):
+        Batches(x, 20)
+    with pytest.raises(TypeError, match="tensor"):
+        Batches([1, 2], 1)

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+import matplotlib.pyplot as plt
+
 from mmcourse import viz
 from mmcourse.train import History
 
@@ -164,3 +166,16 @@ def test_embedding_map_spread_labels_keeps_close_labels_apart():
     fig = viz.embedding_map(pts, ["purple", "green", "far"])  # default: every label up and right, as before
     assert all(t.xyann == (3, 3) for t in fig.axes[0].texts)
     matplotlib.pyplot.close("all")
+
+
+def test_localisation_maps_rows_masks_and_titles():
+    imgs = torch.rand(3, 3, 48, 48)
+    masks = torch.zeros(3, 48, 48, dtype=torch.bool)
+    masks[:, 10:20, 10:20] = True
+    maps = {"own": torch.rand(3, 12, 12), "swapped": torch.rand(3, 12, 12)}
+    fig = viz.localisation_maps(imgs, maps, masks={"own": masks, "swapped": ~masks},
+                                titles={"picture": ["a", "b", "c"], "swapped": ["x", "y", "z"]})
+    assert len(fig.axes) == 9 and fig.axes[0].get_title() == "a" and fig.axes[6].get_title() == "x"
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"\(3, h, w\)"):
+        viz.localisation_maps(imgs, {"own": torch.rand(2, 12, 12)})

@@ -4,7 +4,8 @@ sound comes from in a picture.
 WaveformCNN          raw samples (B, T) -> (B, out_dim): strided 1-D convolutions, then the
                      maximum over time (SoundNet's design: the first layer learns its own filters)
 LogMelCNN            the same clips through 02's log-mel spectrogram (mmcourse.audio), then a
-                     small 2-D CNN: the filterbank is designed, not learned
+                     small 2-D CNN: the filterbank is designed, not learned; pooled over time
+                     only, since a band's height is its pitch
 SoundClassifier      an encoder + one linear head per attribute (colour, shape, size)
 distillation_loss    SoundNet's objective: KL(teacher || student) per head, on unlabeled pairs
 SoundLocaliser       Senocak et al. 2018 in small: an audio embedding attends over a visual
@@ -53,7 +54,11 @@ class WaveformCNN(nn.Module):
 
 class LogMelCNN(nn.Module):
     """Waveform -> log-mel spectrogram (n_mels x frames, in dB, from mmcourse.audio) -> three
-    conv + BN + ReLU + pool blocks -> maximum over time, mean over frequency -> Linear."""
+    conv + BN + ReLU + pool blocks -> maximum over time -> Linear over (channels x bands).
+
+    Time is pooled away (a note counts wherever it starts); frequency is not: unlike an
+    image's x and y, a band's position *is* information (its pitch), and averaging over the
+    frequency axis cost this network most of its shape (timbre) accuracy in our runs."""
 
     def __init__(self, out_dim: int = 128, sample_rate: int = 8_000, n_fft: int = 512, hop_length: int = 128,
                  n_mels: int = 64, width: int = 32):
@@ -68,7 +73,7 @@ class LogMelCNN(nn.Module):
             layers += [nn.Conv2d(c, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
             c = c_out
         self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(c, out_dim)
+        self.fc = nn.Linear(c * (self.n_mels // 8), out_dim)
         self.out_dim = out_dim
 
     def log_mel(self, waves: torch.Tensor) -> torch.Tensor:
@@ -82,7 +87,10 @@ class LogMelCNN(nn.Module):
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
         fmap = self.features(self.log_mel(waves)[:, None])  # (B, C, mels/8, frames/8)
-        return self.fc(fmap.amax(dim=-1).mean(dim=-1))
+        if fmap.shape[-1] == 0:
+            raise ValueError(f"waves of {waves.shape[1]} samples give fewer than 8 frames at hop_length="
+                             f"{self.hop_length}; use longer clips or a smaller hop_length")
+        return self.fc(fmap.amax(dim=-1).flatten(1))
 
 
 class SoundClassifier(nn.Module):

@@ -82,11 +82,13 @@ class Clips:
 
 
 def note_clips(objects, seed: int = 0, duration: float = 0.5, note: float = 0.4, sample_rate: int = 8_000,
-               snr_db: tuple = (0.0, 20.0), detune_cents: float = 40.0, gain: tuple = (0.6, 1.4)) -> Clips:
+               snr_db: tuple = (0.0, 20.0), detune_cents: float = 40.0, gain: tuple = (0.25, 4.0)) -> Clips:
     """One mono clip per object: its note (``object_sound``, both channels summed) as a microphone
     would hear it. The note starts at a random time, is detuned by up to +-``detune_cents``
-    (1/100 semitone: colours are 200 cents apart), scaled by a random gain in ``gain`` (so size,
-    which sets loudness, is only a hint), and white noise is added at a random SNR in ``snr_db``.
+    (1/100 semitone: colours are 200 cents apart), scaled by a random gain drawn log-uniformly
+    from ``gain`` (a microphone near or far: the default range, a factor of 16, swamps the factor
+    of 2.7 between a small and a large object's loudness, so size is only a hint), and white noise
+    is added at a random SNR in ``snr_db``.
     Deterministic from ``seed``. 8 kHz is enough: the highest harmonic of the world is ~3.1 kHz.
     """
     objects = tuple(objects)
@@ -115,7 +117,8 @@ def note_clips(objects, seed: int = 0, duration: float = 0.5, note: float = 0.4,
         length = min(total, max(2, int(round(len(mono) / ratio))))  # resampled shorter = higher
         mono = torch.nn.functional.interpolate(mono[None, None], size=length, mode="linear", align_corners=False)[0, 0]
         start = int(torch.randint(0, total - length + 1, (1,), generator=g))
-        waves[i, start:start + length] = mono * (lo_g + (hi_g - lo_g) * torch.rand(1, generator=g).item())
+        log_gain = math.log(lo_g) + (math.log(hi_g) - math.log(lo_g)) * torch.rand(1, generator=g).item()
+        waves[i, start:start + length] = mono * math.exp(log_gain)
         snr = lo_snr + (hi_snr - lo_snr) * torch.rand(1, generator=g).item()
         noise = torch.randn(total, generator=g)
         waves[i] += noise * (waves[i].pow(2).mean() / 10 ** (snr / 10)).sqrt()
