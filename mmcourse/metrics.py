@@ -130,3 +130,33 @@ def success_auc(ious: torch.Tensor, steps: int = 21) -> float:
         raise ValueError("ious must be a non-empty 1-D tensor of values in [0, 1]")
     t = torch.linspace(0, 1, steps)
     return float((ious.float()[None] >= t[:, None]).float().mean(1).mean())
+
+
+# ------------------------------------------------------------------ source separation
+def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, zero_mean: bool = True) -> torch.Tensor:
+    """Scale-invariant signal-to-distortion ratio in dB (Le Roux et al., 2019), one per signal.
+
+    estimate and reference: (..., samples) real tensors of the same shape. The reference is
+    scaled to fit the estimate best (alpha = <est, ref> / <ref, ref>); SI-SDR = 10 log10(
+    |alpha ref|^2 / |est - alpha ref|^2). ``zero_mean`` removes each signal's mean first (as
+    torchmetrics and the paper do). A silent reference has no defined SI-SDR and is refused.
+    The *improvement* (SI-SDRi) of a separator is si_sdr(estimate, ref) - si_sdr(mixture, ref).
+    """
+    estimate = checks.features(estimate, "estimate", ndim=(1, None), shape="(..., samples)")
+    reference = checks.features(reference, "reference", ndim=(1, None), shape="(..., samples)")
+    zero_mean = checks.flag(zero_mean, "zero_mean")
+    if estimate.shape != reference.shape:
+        raise ValueError(f"estimate and reference must have the same shape (..., samples), got "
+                         f"{tuple(estimate.shape)} and {tuple(reference.shape)}")
+    if estimate.shape[-1] < 2:
+        raise ValueError(f"signals need at least 2 samples, got shape {tuple(estimate.shape)}")
+    est, ref = estimate.double(), reference.double()
+    if zero_mean:
+        est, ref = est - est.mean(-1, keepdim=True), ref - ref.mean(-1, keepdim=True)
+    energy = ref.pow(2).sum(-1, keepdim=True)
+    if (energy <= 1e-20).any():
+        raise ValueError("a reference signal is silent (all zeros after removing its mean): its SI-SDR is undefined")
+    target = (est * ref).sum(-1, keepdim=True) / energy * ref
+    noise = est - target
+    eps = torch.finfo(torch.float64).tiny
+    return (10 * torch.log10(target.pow(2).sum(-1).clamp(min=eps) / noise.pow(2).sum(-1).clamp(min=eps))).float()

@@ -153,3 +153,22 @@ def test_success_auc():
     assert math.isclose(M.success_auc(torch.tensor([0.5]), steps=3), 2 / 3, rel_tol=1e-6)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         M.success_auc(torch.tensor([1.5]))
+
+
+# ------------------------------------------------------------------ SI-SDR
+def test_si_sdr_matches_torchmetrics_and_hand_made_cases():
+    tm = pytest.importorskip("torchmetrics.functional.audio")
+    torch.manual_seed(0)
+    ref = torch.randn(4, 800)
+    est = ref + 0.3 * torch.randn(4, 800)
+    expected = tm.scale_invariant_signal_distortion_ratio(est, ref, zero_mean=True)
+    assert torch.allclose(M.si_sdr(est, ref), expected, atol=1e-3)
+    # scale invariance; a noise 10x weaker in amplitude than an orthogonal signal: 20 dB
+    assert torch.allclose(M.si_sdr(5 * est, ref), M.si_sdr(est, ref), atol=1e-4)
+    t = torch.arange(8000) / 8000
+    s, n = torch.sin(2 * math.pi * 100 * t), torch.sin(2 * math.pi * 300 * t)
+    assert abs(M.si_sdr(s + 0.1 * n, s).item() - 20.0) < 0.01
+    with pytest.raises(ValueError, match="silent"):
+        M.si_sdr(est, torch.zeros(4, 800))
+    with pytest.raises(ValueError, match="same shape"):
+        M.si_sdr(est, ref[:, :700])

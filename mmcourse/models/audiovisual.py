@@ -33,7 +33,7 @@ def _check_waves(waves, name: str = "waves", dtype=None) -> torch.Tensor:
 
 class WaveformCNN(nn.Module):
     """Raw waveform -> vector. Five strided conv + BN + ReLU layers (total stride 64: 4,000
-    samples become ~63 time steps), then the maximum over time, so a note counts wherever it
+    samples become 64 time steps), then the maximum over time, so a note counts wherever it
     starts, and a Linear."""
 
     def __init__(self, out_dim: int = 128, width: int = 32):

@@ -89,7 +89,7 @@ def note_clips(objects, seed: int = 0, duration: float = 0.5, note: float = 0.4,
     from ``gain`` (a microphone near or far: the default range, a factor of 16, swamps the factor
     of 2.7 between a small and a large object's loudness, so size is only a hint), and white noise
     is added at a random SNR in ``snr_db``.
-    Deterministic from ``seed``. 8 kHz is enough: the highest harmonic of the world is ~3.1 kHz.
+    Deterministic from ``seed``. 8 kHz is enough: the highest harmonic of the world is 3.5 kHz (a purple diamond).
     """
     objects = tuple(objects)
     for i, o in enumerate(objects):
