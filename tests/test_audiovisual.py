@@ -172,3 +172,13 @@ def test_si_sdr_matches_torchmetrics_and_hand_made_cases():
         M.si_sdr(est, torch.zeros(4, 800))
     with pytest.raises(ValueError, match="same shape"):
         M.si_sdr(est, ref[:, :700])
+
+
+def test_object_guided_keeps_the_sound_choice_and_the_object_extent():
+    maps = torch.tensor([[[0.9, -0.5], [0.2, 0.1]]])
+    fmaps = torch.zeros(1, 3, 2, 2)
+    fmaps[0, 0] = torch.tensor([[2.0, 5.0], [0.0, 1.0]])
+    out = AV.object_guided(maps, fmaps)
+    assert torch.allclose(out, torch.tensor([[[1.8, 0.0], [0.0, 0.1]]]))
+    with pytest.raises(ValueError, match="must match"):
+        AV.object_guided(maps, torch.zeros(1, 3, 3, 3))

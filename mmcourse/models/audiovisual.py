@@ -11,6 +11,7 @@ distillation_loss    SoundNet's objective: KL(teacher || student) per head, on u
 SoundLocaliser       Senocak et al. 2018 in small: an audio embedding attends over a visual
                      feature map; trained only from which sound goes with which picture
                      (InfoNCE over the attended similarity); its cosine map localises
+object_guided        EZ-VSL's refinement: that map times the frozen features' strength per cell
 """
 from __future__ import annotations
 
@@ -219,3 +220,15 @@ class SoundLocaliser(nn.Module):
         s = self.scores(fmaps, waves)
         target = torch.arange(len(s), device=s.device)
         return (F.cross_entropy(s, target) + F.cross_entropy(s.T, target)) / 2
+
+
+def object_guided(maps: torch.Tensor, fmaps: torch.Tensor) -> torch.Tensor:
+    """Object-guided localisation (Mo & Morgado's EZ-VSL, 2022, in its multiplicative form): the
+    audio-visual map (B, h, w), negative cells set to zero, times the frozen visual feature map's
+    activation strength per cell (the L2 norm over channels of ``fmaps`` (B, C, h, w)) - which
+    object comes from the sound, where that object's edges are from the picture alone."""
+    checks.features(maps, "maps", ndim=3, nonempty=True, shape="(B, h, w)")
+    checks.features(fmaps, "fmaps", ndim=4, nonempty=True, shape="(B, C, h, w)")
+    if fmaps.shape[0] != maps.shape[0] or fmaps.shape[2:] != maps.shape[1:]:
+        raise ValueError(f"fmaps (B, C, h, w) must match maps (B, h, w): got {tuple(fmaps.shape)} and {tuple(maps.shape)}")
+    return maps.clamp(min=0) * fmaps.norm(dim=1)
