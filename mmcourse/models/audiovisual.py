@@ -189,35 +189,40 @@ class SoundLocaliser(nn.Module):
             raise ValueError(f"fmaps must have {self.visual[0].in_channels} channels, got shape {tuple(fmaps.shape)}")
         return fmaps
 
+    def _embed(self, fmaps: torch.Tensor, waves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checked inputs -> unit vectors: v (B_pictures, dim, H, W) per cell, a (B_sounds, dim)."""
+        v = F.normalize(self.visual(self._check_maps(fmaps)), dim=1)
+        a = F.normalize(self.audio(_check_waves(waves, dtype=self.log_scale.dtype)), dim=1)
+        return v, a
+
+    def _attend(self, sim: torch.Tensor) -> torch.Tensor:
+        """(B_pictures, B_sounds, H, W) cosines -> (B_pictures, B_sounds) attended, scaled scores."""
+        sim = sim.flatten(2)                                        # (B, S, H*W)
+        attention = torch.softmax(self.sharpness * sim, dim=-1)    # where in the picture this sound points
+        return (attention * sim).sum(-1) * self.log_scale.exp()
+
     def similarity(self, fmaps: torch.Tensor, waves: torch.Tensor) -> torch.Tensor:
         """Every picture against every sound: (B_pictures, B_sounds, H, W) cosine similarities."""
-        v = F.normalize(self.visual(self._check_maps(fmaps)), dim=1)
-        a = F.normalize(self.audio(waves), dim=1)
+        v, a = self._embed(fmaps, waves)
         return torch.einsum("bchw,sc->bshw", v, a)
 
     def localise(self, fmaps: torch.Tensor, waves: torch.Tensor) -> torch.Tensor:
         """The map of each picture for its own sound: (B, H, W) cosines in [-1, 1]."""
-        self._check_maps(fmaps)
-        _check_waves(waves, dtype=self.log_scale.dtype)
-        if len(fmaps) != len(waves):
-            raise ValueError(f"fmaps and waves must pair up: {len(fmaps)} pictures, {len(waves)} sounds")
-        v = F.normalize(self.visual(self._check_maps(fmaps)), dim=1)
-        a = F.normalize(self.audio(waves), dim=1)
+        v, a = self._embed(fmaps, waves)
+        if len(v) != len(a):
+            raise ValueError(f"fmaps and waves must pair up: {len(v)} pictures, {len(a)} sounds")
         return (v * a[:, :, None, None]).sum(1)
 
     def scores(self, fmaps: torch.Tensor, waves: torch.Tensor) -> torch.Tensor:
         """(B_pictures, B_sounds): how well each sound matches each picture, attending over cells."""
-        sim = self.similarity(fmaps, waves).flatten(2)             # (B, S, H*W)
-        attention = torch.softmax(self.sharpness * sim, dim=-1)   # where in the picture this sound points
-        return (attention * sim).sum(-1) * self.log_scale.exp()
+        return self._attend(self.similarity(fmaps, waves))
 
     def loss(self, fmaps: torch.Tensor, waves: torch.Tensor) -> torch.Tensor:
-        self._check_maps(fmaps)
-        _check_waves(waves, dtype=self.log_scale.dtype)
-        if len(fmaps) != len(waves) or len(fmaps) < 2:
+        v, a = self._embed(fmaps, waves)
+        if len(v) != len(a) or len(v) < 2:
             raise ValueError(f"fmaps and waves must hold the same number (>= 2) of pictures and sounds, got "
-                             f"{len(fmaps)} and {len(waves)}")
-        s = self.scores(fmaps, waves)
+                             f"{len(v)} and {len(a)}")
+        s = self._attend(torch.einsum("bchw,sc->bshw", v, a))
         target = torch.arange(len(s), device=s.device)
         return (F.cross_entropy(s, target) + F.cross_entropy(s.T, target)) / 2
 
