@@ -603,6 +603,14 @@ JUDGE = AttributeClassifier(7, 5, 2, width=4).eval()
 AV_WAVE = AV.WaveformCNN(out_dim=8, width=4).eval()
 AV_MEL = AV.LogMelCNN(out_dim=8, sample_rate=8000, n_fft=64, hop_length=32, n_mels=16, width=4).eval()
 AV_LOC = AV.SoundLocaliser(6, AV.WaveformCNN(out_dim=8, width=4), dim=8).eval()
+AV_SEP = AV.MaskSeparator(2, n_fft=32, hop_length=8, hidden=8, dilations=(1, 2)).eval()
+AV_SEP_COND = AV.MaskSeparator(2, cond_dim=3, n_fft=32, hop_length=8, hidden=8, dilations=(1, 2)).eval()
+AV_FACE_ENC = AV.FaceEncoder(dim=8, width=4).eval()
+AV_FACE_DEC = AV.FaceDecoder(dim=8).eval()
+AV_VOC = AV.UnitVocoder(5, n_fft=32, hop_length=8, frames_per_unit=2, dim=8).eval()
+AV_LIP = AV.LipRegressor(n_mels=8, hidden=4).eval()
+AV_FACES = torch.rand(2, 3, 32, 32)
+AV_UNITS = torch.tensor([[0, 1, 4], [2, 2, 3]])
 VQA_BASE = VQ.VQABaseline(12, 5, channels=6, cells=4, dim=8, hidden=8, cell_dim=4).eval()
 VQA_RN = VQ.RelationNetwork(12, 5, channels=6, side=2, obj_dim=4, hidden=8).eval()
 VQA_PARSER = VQ.SceneParser(channels=6, side=2, hidden=4).eval()
@@ -720,6 +728,68 @@ MODELS = [
          extra={"fmaps": [torch.randn(2, 5, 3, 3), torch.randn(3, 6, 3, 3), torch.randn(2, 6, 3)],
                 "waves": [torch.randn(1, 400), torch.randn(2, 10)]},
          result=lambda o, kw: finite(o, ())),
+    Case("av.MaskSeparator.masks", AV_SEP.masks, {"mix": torch.randn(2, 100), "cond": None},
+         {"mix": "tensor", "cond": "tensor"},
+         extra={"mix": [torch.randn(2, 20), torch.randn(100), torch.randn(2, 1, 100), torch.randn(0, 100),
+                        torch.randn(2, 100).double()], "cond": [None, torch.randn(2, 3)]},
+         result=lambda o, kw: finite(o, (len(kw["mix"]), 2, 17, 1 + kw["mix"].shape[1] // 8))),
+    Case("av.MaskSeparator.forward", AV_SEP_COND, {"mix": torch.randn(2, 100), "cond": torch.randn(2, 3)},
+         {"mix": "tensor", "cond": "tensor"},
+         extra={"mix": [torch.randn(2, 20), torch.randn(2, 32), torch.randn(1, 100), torch.randn(2, 1, 100)],
+                "cond": [None, torch.randn(2, 4), torch.randn(3, 3), torch.randn(3), torch.randn(2, 3).double()]},
+         result=lambda o, kw: finite(o, (len(kw["mix"]), 2, kw["mix"].shape[1]))),
+    Case("av.pit_loss", AV.pit_loss, {"estimates": torch.randn(2, 2, 50), "sources": torch.randn(2, 2, 50)},
+         {"estimates": "tensor", "sources": "tensor"},
+         extra={"estimates": [torch.randn(2, 3, 50), torch.randn(2, 2, 40), torch.randn(2, 50), torch.zeros(2, 2, 50),
+                              torch.randn(1, 7, 50), torch.randn(2, 0, 50), torch.randn(2, 2, 1)],
+                "sources": [torch.zeros(2, 2, 50), torch.ones(2, 2, 50), torch.randn(2, 2, 50).double(),
+                            torch.randn(2, 2, 1), torch.randn(2, 0, 50), torch.randn(1, 2, 50)]},
+         result=lambda o, kw: finite(o, ())),
+    Case("av.face_targets", AV.face_targets, {"attributes": torch.rand(3, 5)}, {"attributes": "tensor"},
+         extra={"attributes": [torch.rand(3, 4), torch.rand(5), torch.rand(3, 5) * 10, torch.rand(0, 5)]},
+         result=lambda o, kw: finite(o, (len(kw["attributes"]), 6))),
+    Case("av.FaceEncoder.forward", AV_FACE_ENC, {"images": AV_FACES}, {"images": "tensor"},
+         extra={"images": IMAGE_VALUES}, result=lambda o, kw: finite(o, (len(kw["images"]), 8))),
+    Case("av.FaceEncoder.attributes", AV_FACE_ENC.attributes, {"features": torch.randn(3, 8)}, {"features": "tensor"},
+         extra={"features": [torch.randn(3, 7), torch.randn(8), torch.randn(3, 8).double(), torch.zeros(3, 8)]},
+         result=lambda o, kw: finite(o, (len(kw["features"]), 5))),
+    Case("av.FaceEncoder.loss", AV_FACE_ENC.loss, {"images": AV_FACES, "attributes": torch.rand(2, 5)},
+         {"images": "tensor", "attributes": "tensor"},
+         extra={"images": IMAGE_VALUES, "attributes": [torch.rand(1, 5), torch.rand(3, 5), torch.rand(2, 4),
+                                                       torch.rand(2, 5).double()]},
+         result=lambda o, kw: finite(o, ())),
+    Case("av.FaceDecoder.forward", AV_FACE_DEC, {"features": torch.randn(2, 8)}, {"features": "tensor"},
+         extra={"features": [torch.randn(2, 7), torch.randn(8), torch.randn(2, 8).double(), torch.randn(0, 8)]},
+         result=lambda o, kw: finite(o, (len(kw["features"]), 3, 32, 32))),
+    Case("av.unit_features", AV.unit_features, {"waves": torch.randn(2, 200), "sample_rate": 8000, "chunk": 64,
+                                                "n_mels": 8, "floor_db": 60.0},
+         {"waves": "tensor", "sample_rate": "int", "chunk": "int", "n_mels": "int", "floor_db": "float"},
+         extra={"waves": [torch.randn(2, 63), torch.randn(200), torch.randn(2, 200).double(), torch.zeros(2, 200),
+                          torch.randn(2, 200).half(), torch.randn(2, 200).bfloat16()],
+                "chunk": [16, 200, 201, 10 ** 6], "n_mels": [33, 34], "sample_rate": [1000, 10 ** 6]},
+         result=lambda o, kw: finite(o, (len(kw["waves"]), kw["waves"].shape[1] // kw["chunk"], kw["n_mels"]))),
+    Case("av.UnitVocoder.forward", AV_VOC, {"units": AV_UNITS}, {"units": "tensor"},
+         extra={"units": [AV_UNITS + 5, -AV_UNITS, AV_UNITS.float(), AV_UNITS[0], AV_UNITS[:, :0], AV_UNITS[:0]]},
+         result=lambda o, kw: finite(o, (len(kw["units"]), 17, 2 * kw["units"].shape[1]))),
+    Case("av.UnitVocoder.target", AV_VOC.target, {"waves": torch.randn(2, 96)}, {"waves": "tensor"},
+         extra={"waves": [torch.randn(2, 8), torch.randn(2, 16), torch.randn(2, 17), torch.randn(96), torch.randn(0, 96),
+                          torch.randn(2, 96).double(), torch.randn(2, 96).half()]},
+         result=lambda o, kw: finite(o, (len(kw["waves"]), 17, kw["waves"].shape[1] // 16 * 2))),
+    Case("av.UnitVocoder.speak", AV_VOC.speak, {"units": AV_UNITS, "n_iter": 2}, {"units": "tensor", "n_iter": "int"},
+         extra={"units": [AV_UNITS[0], AV_UNITS + 5, AV_UNITS.float(), AV_UNITS[:, :0], AV_UNITS[0, :0]],
+                "n_iter": [1, 1000, 1001]},
+         result=lambda o, kw: finite(o, ndim=kw["units"].ndim)),
+    Case("av.lip_features", AV.lip_features, {"waves": torch.randn(2, 800), "sample_rate": 8000, "frame_rate": 25,
+                                              "n_mels": 8},
+         {"waves": "tensor", "sample_rate": "int", "frame_rate": "int", "n_mels": "int"},
+         extra={"waves": [torch.randn(2, 300), torch.randn(800), torch.randn(2, 800).double(), torch.zeros(2, 800),
+                          torch.randn(2, 800).half()],
+                "sample_rate": [8001, 16000, 1000], "frame_rate": [1, 5, 7, 50, 500]},
+         result=lambda o, kw: finite(o, ndim=3)),
+    Case("av.LipRegressor.forward", AV_LIP, {"frames": torch.randn(2, 8, 10)}, {"frames": "tensor"},
+         extra={"frames": [torch.randn(2, 7, 10), torch.randn(8, 10), torch.randn(2, 8, 10).double(),
+                           torch.randn(2, 8, 1), torch.randn(0, 8, 10)]},
+         result=lambda o, kw: finite(o, (len(kw["frames"]), kw["frames"].shape[2]))),
     Case("gan.edit_loss", GN.edit_loss, {"image_emb": torch.randn(2, 4), "target_emb": torch.randn(2, 4),
                                          "latent": torch.randn(2, 5), "start": torch.randn(2, 5), "weight": 1.0},
          {"image_emb": "tensor", "target_emb": "tensor", "latent": "tensor", "start": "tensor", "weight": "float"},
