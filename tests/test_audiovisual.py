@@ -207,9 +207,9 @@ def test_mask_separator_condition_changes_the_estimate():
     torch.manual_seed(0)
     sep = _separator(1, cond_dim=3)
     with torch.no_grad():
-        sep.film.weight.normal_()   # a FiLM layer that does something (its init is random, but be sure)
+        sep.film[1].weight.normal_()   # a FiLM layer that does something (its init is random, but be sure)
     mix = torch.randn(1, 400)
-    a, b = sep(mix, torch.zeros(1, 3)), sep(mix, torch.ones(1, 3))
+    a, b = sep(mix, torch.tensor([[1.0, 0.0, 0.0]])), sep(mix, torch.tensor([[0.0, 0.0, 1.0]]))  # (layer-normalised: not a scaling)
     assert not torch.allclose(a, b, atol=1e-4)
 
 

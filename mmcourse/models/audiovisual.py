@@ -521,8 +521,8 @@ def lip_features(waves: torch.Tensor, sample_rate: int, frame_rate: int = 25, n_
 
 
 class LipRegressor(nn.Module):
-    """Sound frames (B, n_mels, frames) -> mouth opening (B, frames) in [0, 1]: three 1-D
-    convolutions over time (5 frames each, 0.2 s of context at 25 frames per second), a sigmoid."""
+    """Sound frames (B, n_mels, frames) -> mouth opening (B, frames) in [0, 1]: 1-D convolutions
+    over time of 5, 5 and 1 frames (together 9 frames, 0.36 s at 25 frames per second), a sigmoid."""
 
     def __init__(self, n_mels: int = 40, hidden: int = 64):
         super().__init__()
