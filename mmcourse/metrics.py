@@ -14,6 +14,7 @@ geometric mean, brevity penalty against the closest reference length.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -160,3 +161,37 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, zero_mean: bool = Tr
     noise = est - target
     eps = torch.finfo(torch.float64).tiny
     return (10 * torch.log10(target.pow(2).sum(-1).clamp(min=eps) / noise.pow(2).sum(-1).clamp(min=eps))).float()
+
+
+# ------------------------------------------------------------------ 3D shapes
+def voxel_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Intersection over union of occupancy grids, one per shape: pred and target (B, D, H, W),
+    boolean or values in [0, 1] (occupied where > ``threshold``). Two empty grids agree: IoU 1."""
+    pred = checks.tensor(pred, "pred", ndim=4)
+    target = checks.tensor(target, "target", ndim=4)
+    threshold = checks.number(threshold, "threshold", low=0.0, high=1.0)
+    for name, grid in (("pred", pred), ("target", target)):
+        if grid.is_complex():
+            raise ValueError(f"{name} must be a boolean or real-valued occupancy grid, got dtype {grid.dtype}")
+    if pred.shape != target.shape or pred.shape[0] == 0:
+        raise ValueError(f"pred and target must be non-empty grids of the same shape (B, D, H, W), got "
+                         f"{tuple(pred.shape)} and {tuple(target.shape)}")
+    a = pred > threshold if pred.dtype != torch.bool else pred
+    b = target > threshold if target.dtype != torch.bool else target
+    inter = (a & b).flatten(1).sum(1).double()
+    union = (a | b).flatten(1).sum(1).double()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).float()
+
+
+def chamfer_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Symmetric Chamfer distance between point clouds a (N, 3) and b (M, 3): the mean squared
+    distance from each point of a to its nearest point of b, plus the same from b to a."""
+    a = checks.features(a, "a", ndim=2, dim=3, nonempty=True, shape="(N, 3)")
+    b = checks.features(b, "b", ndim=2, dim=3, nonempty=True, shape="(M, 3)")
+    if len(a) * len(b) > 10 ** 8:
+        raise ValueError(f"{len(a)} x {len(b)} point pairs are more than 10^8: subsample the clouds first")
+    d = torch.cdist(a.double(), b.double()).pow(2)
+    out = (d.min(1).values.mean() + d.min(0).values.mean()).item()
+    if not math.isfinite(out):
+        raise ValueError("the squared distances between a and b overflow float64: the coordinates are too large")
+    return out

@@ -107,3 +107,101 @@ def test_bleu_names_a_bad_sentence():
         bleu([[[["a"]]]], ["a"])
     with pytest.raises(TypeError, match="max_n"):
         bleu([["a"]], ["a"], max_n=2.5)
+
+
+# ---------------------------------------------------------------- 3D shapes: voxel IoU and Chamfer distance
+def test_voxel_iou_hand_made_grids():
+    from mmcourse.metrics import voxel_iou
+
+    grid = torch.zeros(1, 2, 2, 2, dtype=torch.bool)
+    grid[0, 0] = True                              # the lower half: 4 of 8 voxels
+    other = torch.zeros(1, 2, 2, 2, dtype=torch.bool)
+    other[0, :, 0] = True                          # the front half: 2 of its 4 voxels are in grid
+    assert voxel_iou(grid, grid).tolist() == [1.0]
+    assert voxel_iou(grid, ~grid).tolist() == [0.0]
+    assert voxel_iou(grid, other).item() == pytest.approx(2 / 6)  # intersection 2, union 4 + 4 - 2
+    # one IoU per shape, in batch order; two empty grids agree
+    empty = torch.zeros(1, 2, 2, 2, dtype=torch.bool)
+    pred, target = torch.cat([grid, grid, empty, empty]), torch.cat([grid, other, empty, grid])
+    out = voxel_iou(pred, target)
+    assert out.shape == (4,) and out.dtype == torch.float32
+    assert out.tolist() == pytest.approx([1.0, 1 / 3, 1.0, 0.0])
+
+
+def test_voxel_iou_bool_and_float_grids_agree_and_the_threshold_counts():
+    from mmcourse.metrics import voxel_iou
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(3, 4, 5, 6, generator=g), torch.rand(3, 4, 5, 6, generator=g)
+    for threshold in (0.2, 0.5, 0.9):
+        expected = voxel_iou(a > threshold, b > threshold)
+        assert torch.equal(voxel_iou(a, b, threshold), expected)
+        assert torch.equal(voxel_iou(a.double(), b > threshold, threshold), expected)   # mixed dtypes
+        assert torch.equal(voxel_iou(a.numpy(), b.numpy(), threshold), expected)
+    # occupied means strictly above the threshold
+    values = torch.tensor([0.3, 0.5, 0.7, 1.0]).view(1, 1, 1, 4)
+    full = torch.ones(1, 1, 1, 4, dtype=torch.bool)
+    assert voxel_iou(values, full, 0.5).item() == pytest.approx(2 / 4)
+    assert voxel_iou(values, full, 0.0).item() == 1.0
+    assert voxel_iou(values, full, 1.0).item() == 0.0
+    assert voxel_iou(values, full, 0.25).item() == 1.0
+    # a bool grid ignores the threshold; a threshold outside [0, 1] is refused
+    assert voxel_iou(full, full, 1.0).item() == 1.0
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="threshold"):
+            voxel_iou(values, full, bad)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda pred, target: (pred, target[:, :3]), ValueError, r"pred and target must be non-empty grids of the same shape"),
+    (lambda pred, target: (pred[:0], target[:0]), ValueError, "pred and target must be non-empty"),
+    (lambda pred, target: (pred[0], target[0]), ValueError, "pred must have 4 dimension"),
+    (lambda pred, target: (pred, target.to(torch.complex64)), ValueError, "target must be a boolean or real-valued"),
+    (lambda pred, target: (pred * float("nan"), target), ValueError, "pred contains NaN"),
+    (lambda pred, target: ("grid", target), TypeError, "pred must be a tensor"),
+])
+def test_voxel_iou_refuses_bad_grids(call, error, match):
+    from mmcourse.metrics import voxel_iou
+
+    pred, target = call(torch.rand(2, 4, 4, 4), torch.rand(2, 4, 4, 4) > 0.5)
+    with pytest.raises(error, match=match):
+        voxel_iou(pred, target)
+
+
+def test_chamfer_distance_hand_computed():
+    from mmcourse.metrics import chamfer_distance
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(20, 3, generator=g), torch.randn(7, 3, generator=g)
+    assert chamfer_distance(a, a) == 0.0
+    assert chamfer_distance(a, b) == pytest.approx(chamfer_distance(b, a), rel=1e-12)
+    assert chamfer_distance(a, b) > 0
+    # a = {(0,0,0), (2,0,0)}, b = {(0,1,0)}: a -> b squared distances 1 and 5 (mean 3); b -> a the nearest, 1
+    assert chamfer_distance(torch.tensor([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0]])) == \
+        pytest.approx(4.0)
+    # a = {(0,0,0), (1,0,0)}, b = {(0,0,0)}: a -> b 0 and 1 (mean 0.5); b -> a 0
+    assert chamfer_distance(torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), torch.zeros(1, 3)) == pytest.approx(0.5)
+    # one point moved by d: d^2 each way
+    p, d = torch.tensor([[0.3, -1.2, 2.0]], dtype=torch.float64), torch.tensor([0.5, -0.25, 1.0], dtype=torch.float64)
+    assert chamfer_distance(p, p + d) == pytest.approx(2 * d.pow(2).sum().item(), rel=1e-12)
+    # the order of a cloud's points does not matter
+    assert chamfer_distance(a.flip(0), b) == pytest.approx(chamfer_distance(a, b), rel=1e-12)
+    assert isinstance(chamfer_distance(a, b), float)
+
+
+@pytest.mark.parametrize("a, b, error, match", [
+    (torch.zeros(0, 3), torch.rand(4, 3), ValueError, "a is empty"),
+    (torch.rand(4, 3), torch.zeros(0, 3), ValueError, "b is empty"),
+    (torch.rand(4, 2), torch.rand(4, 3), ValueError, r"a must have 3 features .*\(N, 3\)"),
+    (torch.rand(4, 3), torch.rand(4, 4), ValueError, r"b must have 3 features .*\(M, 3\)"),
+    (torch.rand(4, 3), torch.rand(2, 4, 3), ValueError, "b must have 2 dimension"),
+    (torch.tensor([[0.0, float("nan"), 0.0]]), torch.rand(4, 3), ValueError, "a contains NaN"),
+    (torch.rand(4, 3), torch.full((1, 3), float("inf")), ValueError, "b contains NaN or inf"),
+    (torch.ones(4, 3, dtype=torch.long), torch.rand(4, 3), TypeError, "a must be a floating-point tensor"),
+    (torch.full((2, 3), 1e200, dtype=torch.float64), torch.zeros(2, 3), ValueError, "a and b overflow"),
+])
+def test_chamfer_distance_refuses_bad_clouds(a, b, error, match):
+    from mmcourse.metrics import chamfer_distance
+
+    with pytest.raises(error, match=match):
+        chamfer_distance(a, b)

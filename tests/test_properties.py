@@ -1,9 +1,9 @@
 """Bad input never reaches torch (issue 20): a property-based sweep of the public API.
 
 For every public function of mmcourse.audio, mmcourse.world (scenes, language, sound, shapes3d,
-datasets), mmcourse.metrics, mmcourse.train's checkpoints and the models' forward passes,
-hypothesis takes a valid call and replaces one or two of its arguments with generated
-values: empty, zero, negative, huge, NaN/inf, the wrong type or dtype, the wrong shape - or
+datasets), mmcourse.metrics, mmcourse.geometry, mmcourse.train's checkpoints and the models'
+forward passes, hypothesis takes a valid call and replaces one or two of its arguments with
+generated values: empty, zero, negative, huge, NaN/inf, the wrong type or dtype, the wrong shape - or
 another valid value. The property:
 
 * either the call returns a valid result (finite, of the documented shape),
@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 
 import mmcourse
 from mmcourse import audio as A
+from mmcourse import geometry as GEO
 from mmcourse import metrics as M
 from mmcourse import train as T
 from mmcourse.models import audiovisual as AV
@@ -508,6 +509,11 @@ SHAPES3D = [
          {"shape": "any", "n": "int", "seed": "int", "resolution": "int"},
          extra={"shape": [None, "table"], "n": [10 ** 12]}, result=lambda o, kw: finite(o[0], (kw["n"], 3)),
          examples=10),
+    Case("shapes3d.random_pose", G.random_pose, {"shape": SHAPE, "seed": 0, "rotation": "so3", "scale": (0.7, 1.0)},
+         {"shape": "any", "seed": "int", "rotation": "str", "scale": "seq"},
+         extra={"shape": [None, "table", G.random_pose(G.get_shape("cone"), seed=1)], "rotation": ["z", "none", "xyz"],
+                "scale": [(1.0, 0.5), (0.0, 1.0), (0.5,), "ab", (1.0, float("nan"))]},
+         result=lambda o, kw: isinstance(o, G.PosedShape3D) or pytest.fail()),
     Case("shapes3d.render_views", G.render_views, {"shape": SHAPE, "azimuths": (30,), "elevation": 25.0,
                                                    "resolution": 8, "steps": 4},
          {"shape": "any", "azimuths": "seq", "elevation": "float", "resolution": "int", "steps": "int"},
@@ -557,6 +563,16 @@ SIM = torch.rand(4, 6)
 LOC_MASKS = torch.zeros(2, 12, 12, dtype=torch.bool)
 LOC_MASKS[:, 3:6, 3:6] = True
 REL = torch.eye(4, 6, dtype=torch.bool)
+VOX = torch.rand(2, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+VOX_TARGET = torch.rand(2, 4, 4, 4, generator=torch.Generator().manual_seed(1)) > 0.5
+CLOUD, CLOUD_B = torch.rand(6, 3), torch.rand(4, 3)
+
+
+def _iou_result(out, kw):
+    finite(out, (len(kw["pred"]),))
+    assert ((out >= 0) & (out <= 1)).all(), f"IoU outside [0, 1]: {out}"
+
+
 METRICS = [
     Case("metrics.first_relevant_rank", M.first_relevant_rank, {"sim": SIM, "relevant": REL},
          {"sim": "tensor", "relevant": "tensor"},
@@ -589,6 +605,90 @@ METRICS = [
     Case("metrics.success_auc", M.success_auc, {"ious": torch.rand(5), "steps": 21}, {"ious": "tensor", "steps": "int"},
          extra={"ious": [torch.rand(5) + 1, torch.rand(0), torch.rand(2, 2)]},
          result=lambda o, kw: (0 <= o <= 1) or pytest.fail()),
+    Case("metrics.voxel_iou", M.voxel_iou, {"pred": VOX, "target": VOX_TARGET, "threshold": 0.5},
+         {"pred": "tensor", "target": "tensor", "threshold": "float"},
+         extra={"pred": [VOX > 0.5, VOX.double(), (VOX * 255).to(torch.uint8), VOX.numpy(), VOX[:1], VOX[0], VOX[:, :3],
+                         torch.zeros(0, 4, 4, 4), VOX.to(torch.complex64), torch.zeros(2, 4, 4, 4)],
+                "target": [VOX_TARGET.float(), VOX_TARGET & False, VOX_TARGET[:1], VOX_TARGET.to(torch.complex64),
+                           VOX_TARGET.long(), VOX_TARGET.numpy()],
+                "threshold": [0.0, 1.0, 1.5, -0.1]},
+         result=_iou_result, examples=20),
+    Case("metrics.chamfer_distance", M.chamfer_distance, {"a": CLOUD, "b": CLOUD_B}, {"a": "tensor", "b": "tensor"},
+         extra={"a": [CLOUD.double(), CLOUD[:1], CLOUD[:, :2], CLOUD[None], torch.zeros(0, 3), CLOUD.numpy(),
+                      CLOUD.long(), CLOUD.half(), torch.full((2, 3), 1e200, dtype=torch.float64),
+                      torch.full((2, 3), 3e38)],
+                "b": [CLOUD_B.double(), CLOUD_B[:, :2], torch.zeros(0, 3), torch.full((2, 3), -1e200, dtype=torch.float64)]},
+         result=lambda o, kw: (isinstance(o, float) and math.isfinite(o) and o >= 0) or pytest.fail(f"{o!r}"),
+         examples=20),
+]
+
+# ------------------------------------------------------------------ geometry: cameras and two views
+GEO_K = GEO.intrinsics(100.0, 64, 48)
+GEO_R, GEO_T = GEO.look_at(torch.tensor([4.0, 0.0, 1.0]))
+GEO_P1 = GEO.camera_matrix(GEO_K, GEO_R, GEO_T)
+GEO_P2 = GEO.camera_matrix(GEO_K, *GEO.look_at(torch.tensor([0.0, 4.0, 1.0])))
+GEO_X = torch.rand(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 0.5
+GEO_X1, GEO_X2 = GEO.project(GEO_P1, GEO_X)[0], GEO.project(GEO_P2, GEO_X)[0]
+P_VALUES = [GEO_P1.float(), -GEO_P1, 3 * GEO_P1, GEO_P1 * 1e-300, GEO_P1 * 1e300, GEO_P2, GEO_P1.numpy(),
+            GEO_P1.tolist(), torch.zeros(3, 4), torch.arange(12).view(3, 4), GEO_P1[:, :3], GEO_P1.T, GEO_P1[None],
+            torch.cat([GEO_P1[:, :1], GEO_P1[:, :1], GEO_P1[:, 2:]], 1)]
+PIXEL_VALUES = [GEO_X1.float(), GEO_X1[:4], GEO_X1[:1], GEO_X1[:, :1], GEO_X1.numpy(), GEO_X1.tolist(), GEO_X1 + 0.5,
+                torch.zeros(0, 2), torch.full((5, 2), 1e300, dtype=torch.float64),
+                torch.full((5, 2), 1e308, dtype=torch.float64), torch.cat([GEO_X1, GEO_X1[:, :1]], 1)]
+POINT_VALUES = [GEO_X.float(), GEO_X[:1], GEO_X.numpy(), GEO_X.tolist(), (GEO_X * 10).long(), GEO_X[:, :2],
+                torch.zeros(0, 3), torch.cat([GEO_X, torch.ones(5, 1)], 1), torch.tensor([[8.0, 0.0, 2.0]]),
+                torch.tensor([[4.0, 0.0, 1.0]]), GEO_X * 1e200, torch.full((5, 3), 1e300, dtype=torch.float64)]
+VEC_VALUES = [(1.0, 0.0, 0.0), (0, 0, 0), (0.0, 0.0, 5.0), (4.0, 0.0, 5.0), (4.0, 0.0, 1.0), (1e200, 0.0, 0.0),
+              (1e-200, 0.0, 0.0), (1.0, 2.0), [[1.0, 2.0, 3.0]], np.array([1.0, 2.0, 3.0]), (NAN, 0.0, 0.0),
+              torch.tensor([1, 2, 3]), (True, False, True), ("a", 0, 0)]
+
+
+def _pixels_depths(out, kw):
+    pixels, depths = out
+    n = len(kw["X"])
+    finite(pixels, (n, 2))
+    finite(depths, (n,))
+    assert (depths > 0).all(), "a projected point has depth <= 0"
+
+
+def _look_at_result(out, kw):
+    R, t = out
+    finite(R, (3, 3))
+    finite(t, (3,))
+    assert torch.allclose(R @ R.T, torch.eye(3, dtype=R.dtype), atol=1e-9), "R is not orthonormal"
+
+
+def _distances(out, kw):
+    finite(out, (len(kw["X"]),))
+    assert (out >= 0).all(), "a negative distance"
+
+
+GEOMETRY = [
+    Case("geometry.intrinsics", GEO.intrinsics, {"focal": 100.0, "width": 64, "height": 48},
+         {"focal": "float", "width": "int", "height": "int"}, extra={"focal": [1e-300, 1e7, 1e8, 5]},
+         result=lambda o, kw: finite(o, (3, 3))),
+    Case("geometry.look_at", GEO.look_at, {"eye": (4.0, 0.0, 1.0), "target": (0.0, 0.0, 0.0), "up": (0.0, 0.0, 1.0)},
+         {"eye": "tensor", "target": "tensor", "up": "tensor"},
+         extra={"eye": VEC_VALUES, "target": VEC_VALUES, "up": VEC_VALUES + [(0.0, 0.0, -1.0), (0.0, 0.0, 1e-300)]},
+         result=_look_at_result, examples=25),
+    Case("geometry.camera_matrix", GEO.camera_matrix, {"K": GEO_K, "R": GEO_R, "t": GEO_T},
+         {"K": "tensor", "R": "tensor", "t": "tensor"},
+         extra={"K": [GEO_K.float(), GEO_K.numpy(), GEO_K.tolist(), GEO_K[:2], torch.eye(4), torch.zeros(3, 3),
+                      GEO_K * 1e300, GEO_K.to(torch.complex128)],
+                "R": [GEO_R.float(), GEO_R.T, -GEO_R, torch.zeros(3, 3), torch.ones(3, 3), GEO_R[:2], GEO_R.tolist()],
+                "t": [GEO_T.float(), GEO_T.tolist(), GEO_T[:2], GEO_T[None], torch.zeros(3)]},
+         result=lambda o, kw: finite(o, (3, 4)), examples=25),
+    Case("geometry.project", GEO.project, {"P": GEO_P1, "X": GEO_X}, {"P": "tensor", "X": "tensor"},
+         extra={"P": P_VALUES, "X": POINT_VALUES}, result=_pixels_depths, examples=25),
+    Case("geometry.triangulate", GEO.triangulate, {"P1": GEO_P1, "P2": GEO_P2, "x1": GEO_X1, "x2": GEO_X2},
+         {"P1": "tensor", "P2": "tensor", "x1": "tensor", "x2": "tensor"},
+         extra={"P1": P_VALUES + [GEO_P2 * 2, GEO.camera_matrix(GEO_K, GEO_R.T, GEO_T)], "P2": P_VALUES,
+                "x1": PIXEL_VALUES + [GEO_X2], "x2": PIXEL_VALUES + [GEO_X1]},
+         result=lambda o, kw: finite(o, (len(kw["x1"]), 3)), examples=30),
+    Case("geometry.reprojection_error", GEO.reprojection_error, {"P": GEO_P1, "X": GEO_X, "x": GEO_X1},
+         {"P": "tensor", "X": "tensor", "x": "tensor"},
+         extra={"P": P_VALUES, "X": POINT_VALUES, "x": PIXEL_VALUES},
+         result=_distances, examples=25),
 ]
 
 # ------------------------------------------------------------------ train checkpoints and models (not changed here)
@@ -809,7 +909,7 @@ CHECKPOINTS = [
          ok=(FileNotFoundError,)),
 ]
 
-ALL = AUDIO + WORLD + LANGUAGE + SOUND + SHAPES3D + DATASETS + METRICS + MODELS + CHECKPOINTS
+ALL = AUDIO + WORLD + LANGUAGE + SOUND + SHAPES3D + DATASETS + METRICS + GEOMETRY + MODELS + CHECKPOINTS
 PATH_CASES = {"sound.save_wav", "sound.load_wav", "train.save_checkpoint", "train.load_checkpoint"}
 
 
@@ -850,7 +950,7 @@ def test_the_sweep_covers_the_public_api():
                  "speech_clip", "build_vocab", "world_words", "recipe_vocab", "image", "from_texts", "encode",
                  "decode", "sdf", "part_sdf", "part_label", "box", "describe", "attributes", "radius", "extent",
                  "labels", "table", "lamp", "program_vocab"}
-    for module in (A, S, L, W, G, M):
+    for module in (A, S, L, W, G, M, GEO):
         for name, obj in vars(module).items():
             if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != module.__name__:
                 continue

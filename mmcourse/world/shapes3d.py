@@ -201,6 +201,61 @@ def get_shape(name: str) -> Shape3D:
     return primitive(name)
 
 
+@dataclass(frozen=True)
+class PosedShape3D(Shape3D):
+    """A shape rotated by ``rotation`` (a 3 x 3 rotation matrix, rows as tuples) and scaled by
+    ``scale`` about the origin: its distance at p is scale * sdf(R^T p / scale). Everything that
+    takes a Shape3D (voxelize, mesh, point_cloud, render_views) takes it."""
+    rotation: tuple = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+    scale: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        r = torch.tensor(checks.items(self.rotation, "rotation"), dtype=torch.float64) \
+            if all(isinstance(row, (tuple, list)) and len(row) == 3 for row in self.rotation) else None
+        if r is None or r.shape != (3, 3) or not torch.isfinite(r).all():
+            raise ValueError(f"rotation must be a 3 x 3 matrix given as three rows of three numbers, got {self.rotation!r}")
+        if (r @ r.T - torch.eye(3, dtype=torch.float64)).abs().max() > 1e-5 or torch.linalg.det(r) < 0:
+            raise ValueError("rotation must be a proper rotation matrix (orthonormal rows, determinant +1)")
+        object.__setattr__(self, "rotation", tuple(tuple(map(float, row)) for row in r.tolist()))
+        object.__setattr__(self, "scale", checks.number(self.scale, "scale", low=0.05, high=10.0))
+
+    def _part_sdf(self, p: torch.Tensor) -> torch.Tensor:
+        r = torch.tensor(self.rotation, dtype=p.dtype, device=p.device)
+        return super()._part_sdf((p @ r) / self.scale) * self.scale     # p @ r = (R^T p) for row vectors
+
+
+ROTATIONS = ("none", "z", "so3")
+
+
+def random_pose(shape: Shape3D, seed: int = 0, rotation: str = "z", scale=(0.7, 1.0)) -> PosedShape3D:
+    """``shape`` at a random pose: rotated about the vertical axis ("z", upright objects as in
+    ModelNet's usual augmentation), by a uniformly random rotation ("so3") or not at all
+    ("none"), and scaled by a factor drawn uniformly from ``scale``. Deterministic from ``seed``. A
+    PosedShape3D is posed afresh from its parts (its earlier pose is dropped, not composed)."""
+    checks.instance(shape, "shape", Shape3D)
+    checks.choice(rotation, "rotation", ROTATIONS)
+    seed = checks.seed(seed)
+    if isinstance(scale, (str, bytes)) or not hasattr(scale, "__len__") or len(scale) != 2:
+        raise ValueError(f"scale must be a (low, high) pair of numbers, got {scale!r}")
+    lo, hi = (checks.number(v, "scale", low=0.05, high=10.0) for v in scale)
+    if lo > hi:
+        raise ValueError(f"scale must be (low, high) with low <= high, got {scale!r}")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    if rotation == "z":
+        a = rng.uniform(0, 2 * math.pi)
+        r = np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    elif rotation == "so3":
+        q, rr = np.linalg.qr(rng.standard_normal((3, 3)))
+        r = q * np.sign(np.diag(rr))                    # Haar-uniform orthogonal matrix
+        if np.linalg.det(r) < 0:
+            r[:, 0] = -r[:, 0]
+    else:
+        r = np.eye(3)
+    base = Shape3D(shape.name, shape.parts)
+    return PosedShape3D(base.name, base.parts, tuple(map(tuple, r.tolist())), float(rng.uniform(lo, hi)))
+
+
 def grid(resolution: int, device=None) -> torch.Tensor:
     """(R, R, R, 3) voxel centres spanning [-1, 1]^3, indexed [x, y, z]."""
     resolution = checks.integer(resolution, "resolution", low=4, high=MAX_GRID)

@@ -1,0 +1,93 @@
+"""3D models of notebook 08 (mmcourse.models.three_d) and posed shapes (world.shapes3d.random_pose)."""
+import math
+
+import pytest
+import torch
+
+from mmcourse.models import three_d as T
+from mmcourse.world import shapes3d as S
+
+
+def test_voxnet_shapes_and_bool_input():
+    torch.manual_seed(0)
+    net = T.VoxNet(5).eval()
+    grids = torch.rand(2, 16, 16, 16) > 0.5
+    assert net(grids).shape == (2, 5)
+    assert torch.allclose(net(grids), net(grids.float()))
+    for bad in (torch.rand(2, 16, 16), torch.rand(2, 3, 3, 3), torch.rand(0, 16, 16, 16)):
+        with pytest.raises((ValueError, TypeError), match="voxels"):
+            net(bad)
+
+
+@pytest.mark.parametrize("tnet", [True, False])
+def test_pointnet_is_exactly_invariant_to_the_order_of_points(tnet):
+    torch.manual_seed(0)
+    net = T.PointNet(4, width=16, tnet=tnet).eval()
+    x = torch.randn(3, 100, 3)
+    out = net(x)
+    for _ in range(3):
+        assert (net(x[:, torch.randperm(100)]) - out).abs().max() <= 1e-6
+    assert out.shape == (3, 4)
+
+
+def test_tnet_starts_at_the_identity_and_critical_points_set_the_global_feature():
+    torch.manual_seed(0)
+    assert torch.equal(T.TNet(8)(torch.randn(2, 10, 3)), torch.eye(3).expand(2, 3, 3))
+    net = T.PointNet(3, width=16, tnet=False).eval()
+    x = torch.randn(1, 200, 3)
+    crit = net.critical(x)[0]
+    assert 0 < len(crit) <= 200
+    _, g = net.features(x)
+    _, g_crit = net.features(x[:, crit])                 # the critical points alone give the same global feature
+    assert torch.allclose(g, g_crit, atol=1e-6)
+
+
+def test_pointnet_seg_mvcnn_and_image_to_voxels_shapes():
+    torch.manual_seed(0)
+    assert T.PointNetSeg(3, width=16).eval()(torch.randn(2, 50, 3)).shape == (2, 50, 3)
+    mv = T.MVCNN(6, width=8).eval()
+    views = torch.rand(2, 4, 1, 16, 16)
+    assert mv(views).shape == (2, 6)
+    assert torch.allclose(mv(views), mv(views[:, torch.randperm(4)]), atol=1e-6)   # view pooling: order free
+    assert T.ImageToVoxels(16, width=8).eval()(torch.rand(2, 3, 32, 32)).shape == (2, 16, 16, 16)
+    with pytest.raises(ValueError, match="resolution"):
+        T.ImageToVoxels(24)
+    with pytest.raises(ValueError, match="views"):
+        mv(torch.rand(2, 0, 1, 16, 16))
+
+
+@pytest.mark.parametrize("bad", [torch.randn(2, 10, 4), torch.randn(2, 0, 3), torch.randn(10, 3), torch.full((1, 5, 3), math.nan)])
+def test_point_models_refuse_bad_clouds(bad):
+    for net in (T.PointNet(3, width=8), T.PointNetSeg(3, width=8), T.TNet(8)):
+        with pytest.raises((ValueError, TypeError), match="points"):
+            net(bad)
+
+
+def test_random_pose_rotates_and_scales_the_shape():
+    cone = S.get_shape("cone")
+    posed = S.random_pose(cone, seed=3, rotation="so3", scale=(0.5, 0.5))
+    assert posed == S.random_pose(cone, seed=3, rotation="so3", scale=(0.5, 0.5))
+    r = torch.tensor(posed.rotation)
+    assert torch.allclose(r @ r.T, torch.eye(3), atol=1e-6) and torch.linalg.det(r) > 0
+    p = torch.randn(100, 3)
+    assert torch.allclose(posed.sdf(p), 0.5 * cone.sdf((p @ r) / 0.5), atol=1e-5)
+    full, half = S.voxelize(cone, 32)[0].sum().item(), S.voxelize(posed, 32)[0].sum().item()
+    assert abs(half / full - 0.125) < 0.02                      # volume scales with scale ** 3
+    upright = S.random_pose(cone, seed=4, rotation="z")
+    assert torch.allclose(torch.tensor(upright.rotation)[2], torch.tensor([0.0, 0.0, 1.0]))   # z stays up
+    same = S.random_pose(cone, seed=4, rotation="none", scale=(1.0, 1.0))
+    assert torch.allclose(same.sdf(p), cone.sdf(p))
+    pts, labels = S.point_cloud(S.random_pose(S.get_shape("table"), seed=1), 64)
+    assert pts.shape == (64, 3) and set(labels.tolist()) <= {0, 1}
+
+
+def test_random_pose_and_posed_shapes_refuse_bad_input():
+    cone = S.get_shape("cone")
+    with pytest.raises(ValueError, match="rotation"):
+        S.random_pose(cone, rotation="xyz")
+    with pytest.raises(ValueError, match="scale"):
+        S.random_pose(cone, scale=(1.0, 0.5))
+    with pytest.raises(ValueError, match="rotation"):
+        S.PosedShape3D("c", cone.parts, ((1, 0, 0), (0, 1, 0), (0, 0, -1)))   # a reflection, not a rotation
+    with pytest.raises(ValueError, match="rotation"):
+        S.PosedShape3D("c", cone.parts, ((1, 0), (0, 1)))
