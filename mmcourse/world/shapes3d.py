@@ -191,7 +191,21 @@ def lamp() -> Shape3D:
                             Part("shade", "cone", (0, 0, 0.5), (0.55, 0.35))))
 
 
-COMPOSITES = {"table": table, "lamp": lamp}
+def chair() -> Shape3D:
+    """A chair: a box seat, a box back rest and four cylinder legs (seat, back, leg)."""
+    legs = tuple(Part("leg", "cylinder", (sx * 0.42, sy * 0.42, -0.5), (0.06, 0.4)) for sx in (-1, 1) for sy in (-1, 1))
+    return Shape3D("chair", (Part("seat", "cube", (0, 0, -0.05), ((0.5, 0.5, 0.07),)),
+                             Part("back", "cube", (0, 0.43, 0.45), ((0.5, 0.07, 0.43),))) + legs)
+
+
+def stool() -> Shape3D:
+    """A stool: a round seat on three legs (seat, leg) - a chair's and a table's near relative."""
+    legs = tuple(Part("leg", "cylinder", (0.35 * math.cos(a), 0.35 * math.sin(a), -0.35), (0.06, 0.5))
+                 for a in (0.0, 2 * math.pi / 3, 4 * math.pi / 3))
+    return Shape3D("stool", (Part("seat", "cylinder", (0, 0, 0.2), (0.5, 0.08)),) + legs)
+
+
+COMPOSITES = {"table": table, "lamp": lamp, "chair": chair, "stool": stool}
 
 
 def get_shape(name: str) -> Shape3D:
