@@ -36,4 +36,7 @@ def test_conventions(path):
     assert "Open In Colab" in "".join(cells[0]["source"]) and badge_url(path.name) in "".join(cells[0]["source"])
     for c in code:
         ast.parse("".join(c["source"]))
+    for i, c in enumerate(cells):  # e.g. "\f" of "\frac" written in a non-raw string becomes a form feed
+        bad = sorted({hex(ord(ch)) for ch in "".join(c["source"]) if ord(ch) < 32 and ch not in "\n\t"})
+        assert not bad, f"cell {i} holds control characters {bad} (a LaTeX backslash lost in a generator?)"
     assert "R.finish()" in "".join(code[-1]["source"]), "the last cell enforces the targets"
