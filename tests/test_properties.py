@@ -250,6 +250,9 @@ SCENE = SCENES[0]
 OBJ = SCENE[0]
 VOCAB = L.build_vocab()
 SHAPE = G.get_shape("table")
+PINHOLE_K = torch.tensor([[8.0, 0.0, 4.0], [0.0, 8.0, 3.0], [0.0, 0.0, 1.0]])
+PINHOLE_R = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])   # at x = 3, looking at the origin
+PINHOLE_T = torch.tensor([0.0, 0.0, 3.0])
 POINTS = torch.rand(5, 3) * 2 - 1
 N_FRAMES = 1 + 1000 // 64
 SPEC = A.stft(SIGNAL, 256, 64)
@@ -514,6 +517,12 @@ SHAPES3D = [
          extra={"shape": [None, "table", G.random_pose(G.get_shape("cone"), seed=1)], "rotation": ["z", "none", "xyz"],
                 "scale": [(1.0, 0.5), (0.0, 1.0), (0.5,), "ab", (1.0, float("nan"))]},
          result=lambda o, kw: isinstance(o, G.PosedShape3D) or pytest.fail()),
+    Case("shapes3d.render_pinhole", G.render_pinhole,
+         {"shape": SHAPE, "K": PINHOLE_K, "R": PINHOLE_R, "t": PINHOLE_T, "width": 8, "height": 6, "steps": 8},
+         {"shape": "any", "K": "tensor", "R": "tensor", "t": "tensor", "width": "int", "height": "int", "steps": "int"},
+         extra={"K": [torch.zeros(3, 3), torch.eye(4)], "R": [2 * PINHOLE_R, torch.eye(3)], "t": [torch.zeros(4)],
+                "width": [10 ** 5], "steps": [10 ** 6]},
+         result=lambda o, kw: tuple(o["hit"].shape) == (kw["height"], kw["width"]) or pytest.fail()),
     Case("shapes3d.render_views", G.render_views, {"shape": SHAPE, "azimuths": (30,), "elevation": 25.0,
                                                    "resolution": 8, "steps": 4},
          {"shape": "any", "azimuths": "seq", "elevation": "float", "resolution": "int", "steps": "int"},

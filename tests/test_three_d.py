@@ -91,3 +91,45 @@ def test_random_pose_and_posed_shapes_refuse_bad_input():
         S.PosedShape3D("c", cone.parts, ((1, 0, 0), (0, 1, 0), (0, 0, -1)))   # a reflection, not a rotation
     with pytest.raises(ValueError, match="rotation"):
         S.PosedShape3D("c", cone.parts, ((1, 0), (0, 1)))
+
+
+def test_render_pinhole_agrees_with_geometry_project():
+    from mmcourse import geometry as G
+
+    K = G.intrinsics(60, 40, 30)
+    R, t = G.look_at([2.5, -2.0, 1.5])
+    table = S.get_shape("table")
+    out = S.render_pinhole(table, K, R, t, 40, 30)
+    hit = out["hit"]
+    assert out["shade"].shape == out["depth"].shape == out["part"].shape == (30, 40)
+    assert 0.05 < hit.float().mean() < 0.6
+    assert torch.isinf(out["depth"][~hit]).all() and (out["part"][~hit] == -1).all() and (out["shade"][~hit] == 0).all()
+    assert set(out["part"][hit].tolist()) == {0, 1}                     # top and legs are both seen
+    v, u = torch.nonzero(hit, as_tuple=True)
+    z = out["depth"][hit].double()
+    x_cam = torch.stack([(u + 0.5 - 20) / 60 * z, (v + 0.5 - 15) / 60 * z, z], 1)
+    X = (x_cam - t) @ R                                                  # back to the world: R^T (x_cam - t)
+    assert table.sdf(X.float()).abs().max() < 2e-2                      # the depth puts each pixel on the surface
+    pixels, depth = G.project(G.camera_matrix(K, R, t), X)
+    assert torch.allclose(pixels, torch.stack([u + 0.5, v + 0.5], 1).double(), atol=1e-4)
+    assert torch.allclose(depth, z, atol=1e-6)
+    nearer = S.render_pinhole(table, K, *G.look_at([1.25, -1.0, 0.75]), 40, 30)
+    assert nearer["depth"][nearer["hit"]].min() < out["depth"][hit].min()   # a nearer camera sees nearer surfaces
+
+
+def test_render_pinhole_refuses_bad_cameras():
+    from mmcourse import geometry as G
+
+    K = G.intrinsics(60, 40, 30)
+    R, t = G.look_at([2.5, -2.0, 1.5])
+    cone = S.get_shape("cone")
+    with pytest.raises(ValueError, match="K"):
+        S.render_pinhole(cone, torch.zeros(3, 3), R, t)
+    with pytest.raises(ValueError, match="R"):
+        S.render_pinhole(cone, K, 2 * R, t)
+    with pytest.raises(ValueError, match="t"):
+        S.render_pinhole(cone, K, R, torch.zeros(4))
+    with pytest.raises(ValueError, match="width"):
+        S.render_pinhole(cone, K, R, t, width=0)
+    with pytest.raises(TypeError, match="shape"):
+        S.render_pinhole("cone", K, R, t)

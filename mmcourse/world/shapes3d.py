@@ -363,3 +363,49 @@ def render_views(shape: Shape3D, azimuths=(30, 120, 210, 300), elevation: float 
         out["hit"].append(hit)
         out["part"].append(torch.where(hit, shape._part_label(p), torch.full_like(t, -1, dtype=torch.long)))
     return {k: torch.stack(v) for k, v in out.items()}
+
+
+def render_pinhole(shape: Shape3D, K, R, t, width: int = 64, height: int = 64, steps: int = 96,
+                   device=None) -> dict:
+    """The shape seen by a pinhole camera (``mmcourse.geometry`` conventions: x_cam = R X + t,
+    pixels K x_cam / z), sphere-traced. Returns (height, width) tensors: "shade" (Lambert, 0 on
+    background), "depth" (z in the camera frame - what a depth sensor reports - inf on
+    background), "hit" (bool) and "part" (part label index, -1 on background). Pixel (row i,
+    column j) is the ray through the pixel's centre (j + 0.5, i + 0.5), so ``geometry.project``
+    of a hit point returns that centre."""
+    checks.instance(shape, "shape", Shape3D)
+    K = checks.tensor(K, "K", dtype="number", ndim=2)
+    R = checks.tensor(R, "R", dtype="number", ndim=2)
+    t = checks.tensor(t, "t", dtype="number", ndim=1)
+    if K.shape != (3, 3) or R.shape != (3, 3) or t.shape != (3,):
+        raise ValueError(f"K and R must be 3 x 3 and t a 3-vector, got {tuple(K.shape)}, {tuple(R.shape)}, {tuple(t.shape)}")
+    if torch.linalg.matrix_rank(K.double()) < 3:
+        raise ValueError("K is singular: it is no camera's intrinsic matrix")
+    if (R.double() @ R.double().T - torch.eye(3, dtype=torch.float64)).abs().max() > 1e-4:
+        raise ValueError("R must be a rotation matrix (orthonormal rows)")
+    width = checks.integer(width, "width", low=1, high=MAX_VIEW_RESOLUTION)
+    height = checks.integer(height, "height", low=1, high=MAX_VIEW_RESOLUTION)
+    steps = checks.integer(steps, "steps", low=1, high=MAX_STEPS)
+    device = checks.device(device)
+    K, R, t = K.double(), R.double(), t.double()
+    v, u = torch.meshgrid(torch.arange(height, dtype=torch.float64) + 0.5,
+                          torch.arange(width, dtype=torch.float64) + 0.5, indexing="ij")
+    rays = torch.stack([u, v, torch.ones_like(u)], -1) @ torch.linalg.inv(K).T       # (H, W, 3) camera frame
+    rays = rays / rays.norm(dim=-1, keepdim=True)
+    cos_axis = rays[..., 2].float().to(device)                                        # z per unit of ray length
+    direction = (rays @ R).float().to(device)                                         # R^T ray: world frame
+    origin = (-R.T @ t).float().to(device)                                            # the camera centre
+    dist = torch.zeros(height, width, device=device)
+    for _ in range(steps):
+        d = shape._sdf(origin + dist[..., None] * direction)
+        dist = dist + d.clamp(min=0) * 0.9 + (d < 0) * d
+    p = origin + dist[..., None] * direction
+    hit = (shape._sdf(p).abs() < 2e-2) & (dist < 100)
+    eps = 1e-3
+    normal = torch.stack([shape._sdf(p + eps * e) - shape._sdf(p - eps * e) for e in torch.eye(3, device=device)], -1)
+    normal = normal / normal.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    light = -direction.mean(dim=(0, 1)) + torch.tensor([0.0, 0.0, 0.6], device=device)
+    shade = torch.where(hit, 0.2 + 0.8 * (normal @ (light / light.norm())).clamp(min=0), torch.zeros_like(dist))
+    depth = torch.where(hit, dist * cos_axis, torch.full_like(dist, math.inf))     # (rays that miss run far: NaN normals)
+    part = torch.where(hit, shape._part_label(p), torch.full_like(dist, -1, dtype=torch.long))
+    return {"shade": shade, "depth": depth, "hit": hit, "part": part}
