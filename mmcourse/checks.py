@@ -68,6 +68,16 @@ def number(value, name: str, *, low: float | None = None, high: float | None = N
     return value
 
 
+def number_range(value, name: str, *, low: float, high: float) -> tuple[float, float]:
+    """A (low, high) pair of numbers, each within [``low``, ``high``], with the first <= the second."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a (low, high) pair of numbers, got {value!r}")
+    a, b = (number(v, name, low=low, high=high) for v in value)
+    if a > b:
+        raise ValueError(f"{name} must be (low, high) with low <= high, got {value!r}")
+    return a, b
+
+
 def flag(value, name: str) -> bool:
     """``value`` must be True or False (a numpy bool too); 0, 1 or "False" are refused."""
     if not isinstance(value, (bool, np.bool_)):

@@ -96,10 +96,10 @@ class Results:
         else:
             passed = bool(_OPS[op](value, target))
         result = Result(name, value, target, op, passed, enforced=not self.smoke)
-        earlier = [i for i, r in enumerate(self.items) if r.name == name]
-        if earlier:  # a cell run again (an exercise, a live notebook): the new value replaces the old
-            print(f"(result {name!r} recorded again: this value replaces the earlier {_fmt(self.items[earlier[0]].value)})")
-            self.items[earlier[0]] = result
+        earlier = next((i for i, r in enumerate(self.items) if r.name == name), None)
+        if earlier is not None:  # a cell run again (an exercise, a live notebook): the new value replaces the old
+            print(f"(result {name!r} recorded again: this value replaces the earlier {_fmt(self.items[earlier].value)})")
+            self.items[earlier] = result
         else:
             self.items.append(result)
         _emit(result)

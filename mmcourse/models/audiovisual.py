@@ -306,6 +306,10 @@ class MaskSeparator(nn.Module):
 
     def masks(self, mix: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """(B, n_sources, n_fft // 2 + 1, frames) masks in [0, 1]."""
+        return self._masks(mix, cond)[0]
+
+    def _masks(self, mix, cond) -> tuple[torch.Tensor, torch.Tensor]:
+        """The masks and the mixture's STFT they apply to (computed once for both)."""
         self._check(mix, cond)
         spec = self.stft(mix)
         h = self.inp(torch.log1p(10 * spec.abs()))
@@ -315,11 +319,11 @@ class MaskSeparator(nn.Module):
             if film is not None:
                 z = z * (1 + film[:, i, 0]) + film[:, i, 1]
             h = h + F.relu(z)
-        return torch.sigmoid(self.out(h)).view(len(mix), self.n_sources, *spec.shape[1:])
+        return torch.sigmoid(self.out(h)).view(len(mix), self.n_sources, *spec.shape[1:]), spec
 
     def forward(self, mix: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        m = self.masks(mix, cond)
-        spec = self.stft(mix)[:, None] * m                                  # (B, n, F, frames)
+        m, spec = self._masks(mix, cond)
+        spec = spec[:, None] * m                                            # (B, n, F, frames)
         out = torch.istft(spec.flatten(0, 1), self.n_fft, self.hop_length, window=self.window, length=mix.shape[1])
         return out.view(len(mix), self.n_sources, -1)
 
@@ -440,7 +444,7 @@ def unit_features(waves: torch.Tensor, sample_rate: int, chunk: int, n_mels: int
     pieces = waves[:, :n * chunk].reshape(len(waves), n, chunk)
     power = torch.fft.rfft(pieces * torch.hann_window(chunk, dtype=waves.dtype, device=waves.device)).abs() ** 2
     mel = power @ audio.mel_filterbank(sample_rate, chunk, n_mels).to(waves).T    # (B, n, n_mels)
-    db = 10 * torch.log10(mel.clamp(min=1e-10))
+    db = audio.power_to_db(mel, top_db=None)                                          # 10 log10(max(mel, 1e-10))
     return (db - db.amax(-1, keepdim=True)).clamp(min=-floor_db) / floor_db
 
 

@@ -250,11 +250,7 @@ def random_pose(shape: Shape3D, seed: int = 0, rotation: str = "z", scale=(0.7, 
     checks.instance(shape, "shape", Shape3D)
     checks.choice(rotation, "rotation", ROTATIONS)
     seed = checks.seed(seed)
-    if isinstance(scale, (str, bytes)) or not hasattr(scale, "__len__") or len(scale) != 2:
-        raise ValueError(f"scale must be a (low, high) pair of numbers, got {scale!r}")
-    lo, hi = (checks.number(v, "scale", low=0.05, high=10.0) for v in scale)
-    if lo > hi:
-        raise ValueError(f"scale must be (low, high) with low <= high, got {scale!r}")
+    lo, hi = checks.number_range(scale, "scale", low=0.05, high=10.0)
     rng = np.random.Generator(np.random.PCG64(seed))
     if rotation == "z":
         a = rng.uniform(0, 2 * math.pi)
@@ -325,6 +321,22 @@ def _camera(azimuth: float, elevation: float):
     return forward, right, up
 
 
+def _sphere_trace(shape: Shape3D, origin: torch.Tensor, direction: torch.Tensor, steps: int, far: float):
+    """March rays origin + dist * direction (unit directions; origin and direction broadcast to
+    (H, W, 3)) to the surface: (dist (H, W), surface point p (H, W, 3), hit (bool: on the surface
+    and nearer than ``far``), unit normal from central differences of the SDF)."""
+    dist = torch.zeros(torch.broadcast_shapes(origin.shape, direction.shape)[:-1], device=origin.device)
+    for _ in range(steps):
+        d = shape._sdf(origin + dist[..., None] * direction)
+        dist = dist + d.clamp(min=0) * 0.9 + (d < 0) * d  # step back when slightly inside
+    p = origin + dist[..., None] * direction
+    hit = (shape._sdf(p).abs() < 2e-2) & (dist < far)
+    eps = 1e-3
+    normal = torch.stack([shape._sdf(p + eps * e) - shape._sdf(p - eps * e)
+                          for e in torch.eye(3, device=origin.device)], dim=-1)
+    return dist, p, hit, normal / normal.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+
+
 def render_views(shape: Shape3D, azimuths=(30, 120, 210, 300), elevation: float = 25.0,
                  resolution: int = 64, steps: int = 64, device=None) -> dict:
     """Orthographic sphere-traced views. Returns dict of (V, H, W) tensors:
@@ -345,16 +357,7 @@ def render_views(shape: Shape3D, azimuths=(30, 120, 210, 300), elevation: float 
     for az in azimuths:
         f, r, u = (t.to(device) for t in _camera(az, elevation))
         origin = -3 * f + 1.25 * (xx[..., None] * r + yy[..., None] * u)  # (H, W, 3)
-        t = torch.zeros(resolution, resolution, device=device)
-        for _ in range(steps):
-            d = shape._sdf(origin + t[..., None] * f)
-            t = t + d.clamp(min=0) * 0.9 + (d < 0) * d  # step back when slightly inside
-        p = origin + t[..., None] * f
-        hit = (shape._sdf(p).abs() < 2e-2) & (t < 6)
-        eps = 1e-3
-        normal = torch.stack([shape._sdf(p + eps * e) - shape._sdf(p - eps * e)
-                              for e in torch.eye(3, device=device)], dim=-1)
-        normal = normal / normal.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+        t, p, hit, normal = _sphere_trace(shape, origin, f, steps, far=6)
         light = -f + 0.6 * u + 0.3 * r
         light = light / light.norm()
         shade = (0.2 + 0.8 * (normal @ light).clamp(min=0)) * hit
@@ -395,15 +398,7 @@ def render_pinhole(shape: Shape3D, K, R, t, width: int = 64, height: int = 64, s
     cos_axis = rays[..., 2].float().to(device)                                        # z per unit of ray length
     direction = (rays @ R).float().to(device)                                         # R^T ray: world frame
     origin = (-R.T @ t).float().to(device)                                            # the camera centre
-    dist = torch.zeros(height, width, device=device)
-    for _ in range(steps):
-        d = shape._sdf(origin + dist[..., None] * direction)
-        dist = dist + d.clamp(min=0) * 0.9 + (d < 0) * d
-    p = origin + dist[..., None] * direction
-    hit = (shape._sdf(p).abs() < 2e-2) & (dist < 100)
-    eps = 1e-3
-    normal = torch.stack([shape._sdf(p + eps * e) - shape._sdf(p - eps * e) for e in torch.eye(3, device=device)], -1)
-    normal = normal / normal.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    dist, p, hit, normal = _sphere_trace(shape, origin, direction, steps, far=100)
     light = -direction.mean(dim=(0, 1)) + torch.tensor([0.0, 0.0, 0.6], device=device)
     shade = torch.where(hit, 0.2 + 0.8 * (normal @ (light / light.norm())).clamp(min=0), torch.zeros_like(dist))
     depth = torch.where(hit, dist * cos_axis, torch.full_like(dist, math.inf))     # (rays that miss run far: NaN normals)

@@ -104,8 +104,8 @@ def note_clips(objects, seed: int = 0, duration: float = 0.5, note: float = 0.4,
         raise ValueError(f"note={note} s is less than two samples at sample_rate={sample_rate} Hz")
     seed = checks.seed(seed)
     detune_cents = checks.number(detune_cents, "detune_cents", low=0, high=100)
-    lo_snr, hi_snr = _pair(snr_db, "snr_db", -30, 100)
-    lo_g, hi_g = _pair(gain, "gain", 0, 10)
+    lo_snr, hi_snr = checks.number_range(snr_db, "snr_db", low=-30, high=100)
+    lo_g, hi_g = checks.number_range(gain, "gain", low=0, high=10)
     if lo_g <= 0:
         raise ValueError(f"gain must be (low, high) with 0 < low <= high, got {gain!r}")
     g = torch.Generator().manual_seed(seed)
@@ -125,16 +125,6 @@ def note_clips(objects, seed: int = 0, duration: float = 0.5, note: float = 0.4,
         onsets.append(start / sample_rate)
         snrs.append(snr)
     return Clips(waves, objects, tuple(onsets), tuple(snrs), sample_rate)
-
-
-def _pair(value, name: str, low: float, high: float) -> tuple[float, float]:
-    """A (low, high) range of numbers within [low, high]."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
-        raise ValueError(f"{name} must be a (low, high) pair of numbers, got {value!r}")
-    a, b = (checks.number(v, name, low=low, high=high) for v in value)
-    if a > b:
-        raise ValueError(f"{name} must be (low, high) with low <= high, got {value!r}")
-    return a, b
 
 
 # ------------------------------------------------------------------ mixtures
