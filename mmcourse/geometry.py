@@ -11,8 +11,15 @@ camera_matrix      P = K [R | t]
 project            world points (N, 3) -> pixels (N, 2) and depths (N,)
 triangulate        two views' pixels of the same points -> world points (linear DLT, Hartley & Zisserman 12.2)
 reprojection_error pixel distance between points projected by P and the pixels observed
+backproject        a depth map (z per pixel) -> the world points it saw
+random_rotations   Haar-uniform random 3 x 3 rotations (augmentation: an object at any pose)
+blur_radius        a thin lens's blur (circle of confusion) for points at depth z, focused at another depth
+refocus            a picture with its depth map, refocused: the blur of each pixel grows with its
+                   distance from the focal plane (in inverse depth)
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -153,3 +160,83 @@ def reprojection_error(P, X, x) -> torch.Tensor:
     if not torch.isfinite(error).all():
         raise ValueError("the pixels x are too far from the projections of X: their distance overflows float64")
     return error
+
+
+def backproject(K, R, t, depth) -> torch.Tensor:
+    """The world points (N, 3) seen by the camera K [R | t] at the pixels of ``depth`` (H, W)
+    whose depth is finite (inf marks background), in row-major pixel order. Pixel (row i,
+    column j) is read at its centre (j + 0.5, i + 0.5), as ``shapes3d.render_pinhole`` renders."""
+    P = camera_matrix(K, R, t)                                    # checks K, R, t
+    depth = checks.tensor(depth, "depth", dtype="float", ndim=2, finite=False)
+    if depth.isnan().any() or (depth <= 0).any():
+        raise ValueError("depth must be positive (z in front of the camera) or inf for background; it holds NaN, "
+                         "zero or negative values")
+    i, j = torch.nonzero(torch.isfinite(depth), as_tuple=True)
+    z = depth[i, j].double()
+    pixels = torch.stack([j.double() + 0.5, i.double() + 0.5, torch.ones_like(z)], 1)
+    x_cam = z[:, None] * (pixels @ torch.linalg.inv(torch.as_tensor(K, dtype=torch.float64)).T)  # (N, 3): z = depth
+    R, t = torch.as_tensor(R, dtype=torch.float64), torch.as_tensor(t, dtype=torch.float64)
+    return (x_cam - t) @ R                                        # R^T (x_cam - t), as rows
+
+
+def random_rotations(n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
+    """``n`` rotation matrices (n, 3, 3) drawn uniformly from all 3D rotations (the Haar
+    measure: QR of a Gaussian matrix with the signs of R's diagonal moved into Q, and the
+    determinant made +1)."""
+    n = checks.integer(n, "n", low=0, high=MAX_POINTS)
+    if generator is not None:
+        checks.instance(generator, "generator", torch.Generator)
+    q, r = torch.linalg.qr(torch.randn(n, 3, 3, generator=generator, dtype=torch.float64))
+    q = q * torch.diagonal(r, dim1=1, dim2=2).sign()[:, None, :]
+    q[:, :, 0] *= torch.linalg.det(q).sign()[:, None]            # a reflection becomes a rotation
+    return q.to(dtype)
+
+
+def blur_radius(depth, focus: float, aperture: float) -> torch.Tensor:
+    """Blur (circle of confusion) radius in pixels of points at ``depth`` for a lens focused at
+    depth ``focus``: ``aperture * |1 / depth - 1 / focus|``. For a thin lens of focal length f
+    and aperture diameter A focused at z_f, the blur circle's diameter is
+    A f z_f / (z_f - f) * |1 / z - 1 / z_f| (pixels when A f is in pixels), so ``aperture``
+    stands for A f z_f / (2 (z_f - f)): one number for the lens. Background (inf) is at 1 / z = 0."""
+    depth = checks.tensor(depth, "depth", dtype="float", finite=False)
+    if depth.isnan().any() or (depth <= 0).any():
+        raise ValueError("depth must be positive or inf (background); it holds NaN, zero or negative values")
+    focus = checks.number(focus, "focus", low=0, low_open=True, high=1e9)
+    aperture = checks.number(aperture, "aperture", low=0, high=1e6)
+    return aperture * (1 / depth - 1 / focus).abs()
+
+
+MAX_LAYERS = 256  # depth layers of refocus
+
+
+def refocus(image, depth, focus: float, aperture: float, layers: int = 24) -> torch.Tensor:
+    """``image`` (C, H, W) with its ``depth`` (H, W; inf for background) as a camera focused at
+    ``focus`` would see it (``blur_radius`` gives each pixel's blur). Layered: the inverse depths
+    are cut into ``layers`` slabs; each slab's pixels and coverage are blurred with a Gaussian of
+    its blur radius (torchvision's gaussian_blur) and composited far to near, nearer slabs over
+    farther ones ("over" with premultiplied colour), then divided by the total coverage."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    image = checks.tensor(image, "image", dtype="float", ndim=3)
+    radius = blur_radius(depth, focus, aperture)
+    if depth.shape != image.shape[1:]:
+        raise ValueError(f"depth must be (H, W) = {tuple(image.shape[1:])}, the image's size, got {tuple(depth.shape)}")
+    layers = checks.integer(layers, "layers", low=1, high=MAX_LAYERS)
+    inverse = torch.where(torch.isfinite(depth), 1 / depth, torch.zeros_like(depth))
+    lo, hi = inverse.min().item(), inverse.max().item()
+    slab = ((inverse - lo) / max(hi - lo, 1e-12) * layers).long().clamp(max=layers - 1)  # 0: farthest
+    colour = torch.zeros_like(image)
+    cover = torch.zeros_like(depth)
+    for k in range(layers):
+        mask = (slab == k).to(image.dtype)
+        if not mask.any():
+            continue
+        sigma = radius[slab == k].mean().item()                   # one blur per slab
+        rgb_a = torch.cat([image * mask, mask[None]])              # premultiplied colour and coverage
+        if sigma > 0.3:
+            size = min(2 * math.ceil(3 * sigma) + 1, 2 * min(depth.shape) - 1)  # reflect padding < the image
+            rgb_a = gaussian_blur(rgb_a[None], [size, size], [sigma, sigma])[0]
+        alpha = rgb_a[-1]
+        colour = rgb_a[:-1] + (1 - alpha) * colour                 # nearer over farther
+        cover = alpha + (1 - alpha) * cover
+    return colour / cover.clamp(min=1e-6)

@@ -195,3 +195,24 @@ def chamfer_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     if not math.isfinite(out):
         raise ValueError("the squared distances between a and b overflow float64: the coordinates are too large")
     return out
+
+
+def part_iou(pred: torch.Tensor, target: torch.Tensor, n_parts: int) -> torch.Tensor:
+    """IoU of each part label over all points (n_parts,): points predicted as part k and truly
+    of it, over points predicted as k or truly of it; NaN for a part in neither. The mean over
+    the parts present (``.nanmean()``) is the mIoU of part segmentation."""
+    n_parts = checks.integer(n_parts, "n_parts", low=1, high=100_000)
+    pred = checks.tensor(pred, "pred", dtype="number")
+    target = checks.tensor(target, "target", dtype="number")
+    if pred.shape != target.shape or pred.numel() == 0:
+        raise ValueError(f"pred and target must be non-empty labels of the same shape, got {tuple(pred.shape)} and "
+                         f"{tuple(target.shape)}")
+    for name, x in (("pred", pred), ("target", target)):
+        if x.is_floating_point() and not torch.equal(x, x.round()):
+            raise ValueError(f"{name} must hold integer part labels, got fractional values")
+        if x.min() < 0 or x.max() >= n_parts:
+            raise ValueError(f"{name} must hold part labels 0..{n_parts - 1}, got {int(x.min())}..{int(x.max())}")
+    pred, target = pred.long().flatten(), target.long().flatten()
+    inter = torch.bincount(target[pred == target], minlength=n_parts).double()
+    union = (torch.bincount(pred, minlength=n_parts) + torch.bincount(target, minlength=n_parts)).double() - inter
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.full_like(union, float("nan"))).float()

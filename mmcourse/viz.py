@@ -482,3 +482,117 @@ def localisation_maps(images, maps: dict, masks=None, titles=None, threshold: fl
                 ax.set_ylabel(name, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------ 3D (notebook 08)
+def _axes3d(ax, title: str | None = None, limit: float = 1.0):
+    ax.set_xlim(-limit, limit), ax.set_ylim(-limit, limit), ax.set_zlim(-limit, limit)
+    ax.set_xticks([-limit, 0, limit]), ax.set_yticks([-limit, 0, limit]), ax.set_zticks([-limit, 0, limit])
+    ax.set_box_aspect((1, 1, 1))
+    ax.tick_params(labelsize=6, pad=0)
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def _mesh_pair(item, i: int):
+    if not (isinstance(item, (tuple, list)) and len(item) == 2):
+        raise ValueError(f"meshes[{i}] must be a pair (verts (V, 3), faces (F, 3)), got {type(item).__name__}")
+    verts, faces = np.asarray(item[0]), np.asarray(item[1])
+    if verts.ndim != 2 or verts.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"meshes[{i}] must be verts (V, 3) and faces (F, 3), got {verts.shape} and {faces.shape}")
+    return verts, faces
+
+
+def shapes_3d(items, titles=None, ncols: int = 4, size: float = 2.6, title: str | None = None, images=None,
+              point_size: float = 3.0, cmap: str = "tab10"):
+    """A grid of 3D panels in world units ([-1, 1]^3, z up). Each item is a mesh (verts, faces),
+    a point cloud (N, 3), or a dict {"points": (N, 3), "colours": (N,) class indices or
+    (N, 3|4) RGB(A), "highlight": optional (N,) bool drawn large and red} - or None for an
+    empty panel. ``images`` (optional): pictures shown in 2-D panels instead, at the same
+    positions (a list as long as ``items`` with None where a 3D panel goes)."""
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    items = list(items)
+    if not items:
+        raise ValueError("items is empty: give at least one mesh or point cloud")
+    ncols = checks.integer(ncols, "ncols", low=1)
+    titles = list(titles) if titles is not None else [None] * len(items)
+    images = list(images) if images is not None else [None] * len(items)
+    if len(titles) != len(items) or len(images) != len(items):
+        raise ValueError(f"titles and images must be as long as items ({len(items)}), got {len(titles)} and {len(images)}")
+    nrows = math.ceil(len(items) / ncols)
+    fig = plt.figure(figsize=(size * min(ncols, len(items)), size * nrows))
+    palette = plt.get_cmap(cmap)
+    for i, (item, name, img) in enumerate(zip(items, titles, images)):
+        if img is not None:
+            ax = fig.add_subplot(nrows, ncols, i + 1)
+            ax.imshow(_hwc(img), cmap="gray", vmin=0, vmax=1)
+            ax.axis("off")
+            ax.set_title(name or "", fontsize=9)
+            continue
+        ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
+        if item is None:
+            ax.set_axis_off()
+        elif isinstance(item, dict):
+            pts = np.asarray(torch.as_tensor(item["points"]).cpu())
+            if pts.ndim != 2 or pts.shape[1] != 3:
+                raise ValueError(f"items[{i}]['points'] must be (N, 3), got {pts.shape}")
+            colours = item.get("colours")
+            if colours is None:
+                c = "0.55"
+            else:
+                colours = np.asarray(torch.as_tensor(colours).cpu())
+                c = palette(colours % palette.N) if colours.ndim == 1 else colours
+            hi = item.get("highlight")
+            if hi is not None:
+                hi = np.asarray(torch.as_tensor(hi).cpu()).astype(bool)
+                ax.scatter(*pts[~hi].T, s=point_size * 0.5, c="0.75", depthshade=False)
+                ax.scatter(*pts[hi].T, s=point_size * 4, c="crimson", depthshade=False)
+            else:
+                ax.scatter(*pts.T, s=point_size, c=c, depthshade=False)
+        elif isinstance(item, (tuple, list)):
+            verts, faces = _mesh_pair(item, i)
+            ax.add_collection3d(Poly3DCollection(verts[faces], facecolor="lightsteelblue", edgecolor="k",
+                                                 linewidth=0.05))
+        else:
+            pts = np.asarray(torch.as_tensor(item).cpu())
+            if pts.ndim != 2 or pts.shape[1] != 3:
+                raise ValueError(f"items[{i}] must be a mesh pair, a point cloud (N, 3) or a dict, got shape {pts.shape}")
+            ax.scatter(*pts.T, s=point_size, c="steelblue", depthshade=False)
+        _axes3d(ax, name)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def interactive_shape(verts=None, faces=None, points=None, colours=None, title: str | None = None):
+    """An interactive 3D figure (plotly: drag to rotate, scroll to zoom) of a mesh and/or a
+    point cloud coloured by class index; None when plotly is not installed (then show a static
+    matplotlib figure instead). Works where the notebook runs in a browser (Colab, JupyterLab)."""
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        return None
+    traces = []
+    if verts is not None:
+        verts, faces = _mesh_pair((verts, faces), 0)
+        traces.append(go.Mesh3d(x=verts[:, 0], y=verts[:, 1], z=verts[:, 2], i=faces[:, 0], j=faces[:, 1],
+                                k=faces[:, 2], color="lightsteelblue", opacity=0.6, name="mesh", flatshading=True))
+    if points is not None:
+        pts = np.asarray(torch.as_tensor(points).cpu())
+        if pts.ndim != 2 or pts.shape[1] != 3:
+            raise ValueError(f"points must be (N, 3), got {pts.shape}")
+        marker = dict(size=2)
+        if colours is not None:
+            palette = plt.get_cmap("tab10")
+            rgb = palette(np.asarray(torch.as_tensor(colours).cpu()) % 10)[:, :3]
+            marker["color"] = [f"rgb({r * 255:.0f},{g * 255:.0f},{b * 255:.0f})" for r, g, b in rgb]
+        traces.append(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="markers", marker=marker, name="points"))
+    if not traces:
+        raise ValueError("give a mesh (verts and faces), points, or both")
+    fig = go.Figure(traces)
+    axis = dict(range=[-1, 1])
+    fig.update_layout(title=title, scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube"),
+                      width=560, height=480, margin=dict(l=0, r=0, t=40 if title else 10, b=0))
+    return fig

@@ -29,16 +29,20 @@ def _check_points(points, name: str = "points", dtype=None) -> torch.Tensor:
 
 
 class VoxNet(nn.Module):
-    """(B, R, R, R) occupancy (bool or float in [0, 1]) -> (B, n_classes). Three 3-D conv + BN
-    + ReLU blocks (the first with stride 2), a max-pool, global average pooling, a Linear."""
+    """(B, R, R, R) occupancy (bool or float in [0, 1]) -> (B, n_classes). A 5^3 convolution
+    with stride 2 and a max-pool (R / 4 a side), two 3^3 convolutions, a max-pool, one more 3^3
+    convolution (each with BatchNorm and ReLU), global average pooling, a Linear. Pooling early
+    lets the last features see the whole object (a receptive field 43 voxels wide, more than a 32^3 grid):
+    what tells a chair from a table is how its parts are arranged, not any one local patch."""
 
     def __init__(self, n_classes: int, width: int = 16):
         super().__init__()
         n_classes, w = checks.integer(n_classes, "n_classes", low=2), checks.integer(width, "width", low=1)
-        self.features = nn.Sequential(
-            nn.Conv3d(1, w, 5, 2, 2, bias=False), nn.BatchNorm3d(w), nn.ReLU(),
-            nn.Conv3d(w, 2 * w, 3, 1, 1, bias=False), nn.BatchNorm3d(2 * w), nn.ReLU(), nn.MaxPool3d(2),
-            nn.Conv3d(2 * w, 4 * w, 3, 1, 1, bias=False), nn.BatchNorm3d(4 * w), nn.ReLU())
+
+        def block(a, b, k=3, stride=1):
+            return [nn.Conv3d(a, b, k, stride, k // 2, bias=False), nn.BatchNorm3d(b), nn.ReLU()]
+        self.features = nn.Sequential(*block(1, w, 5, 2), nn.MaxPool3d(2), *block(w, 2 * w), *block(2 * w, 4 * w),
+                                      nn.MaxPool3d(2), *block(4 * w, 4 * w))
         self.fc = nn.Linear(4 * w, n_classes)
 
     def forward(self, voxels: torch.Tensor) -> torch.Tensor:
@@ -100,27 +104,35 @@ class PointNet(nn.Module):
     @torch.no_grad()
     def critical(self, points: torch.Tensor) -> list[torch.Tensor]:
         """Per cloud, the indices of its critical points: those that give the maximum of at least
-        one channel of the global feature (the others could move without changing it)."""
+        one channel of a max-pooled feature - the global feature's and, with a T-Net, the
+        T-Net's own. The others could move (a little) or vanish without changing the output:
+        the critical points alone give the same logits."""
         per_point, _ = self.features(points)
-        return [torch.unique(i) for i in per_point.argmax(dim=2)]
+        crit = per_point.argmax(dim=2)                                # (B, C)
+        if self.tnet is not None:
+            crit = torch.cat([crit, self.tnet.mlp(points.transpose(1, 2)).argmax(dim=2)], 1)
+        return [torch.unique(i) for i in crit]
 
 
 class PointNetSeg(nn.Module):
     """(B, N, 3) -> (B, N, n_parts): every point's 64-d local feature concatenated with the
-    cloud's max-pooled global feature, then a shared MLP per point."""
+    cloud's max-pooled global feature, then a shared MLP per point. ``context=False`` drops the
+    global feature (the ablation): each point is then labelled from its own coordinates alone."""
 
-    def __init__(self, n_parts: int, width: int = 64):
+    def __init__(self, n_parts: int, width: int = 64, context: bool = True):
         super().__init__()
         n_parts, w = checks.integer(n_parts, "n_parts", low=2), checks.integer(width, "width", low=1)
+        self.context = checks.flag(context, "context")
         self.local = _shared_mlp((3, w, w))
-        self.globl = _shared_mlp((w, 2 * w, 4 * w))
-        self.head = nn.Sequential(*_shared_mlp((5 * w, 2 * w, w)), nn.Conv1d(w, n_parts, 1))
+        self.globl = _shared_mlp((w, 2 * w, 4 * w)) if self.context else None
+        self.head = nn.Sequential(*_shared_mlp(((5 if self.context else 1) * w, 2 * w, w)), nn.Conv1d(w, n_parts, 1))
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         _check_points(points, dtype=self.head[-1].weight.dtype)
-        local = self.local(points.transpose(1, 2))                   # (B, w, N)
-        g = self.globl(local).amax(dim=2, keepdim=True)              # (B, 4w, 1)
-        x = torch.cat([local, g.expand(-1, -1, local.shape[2])], 1)
+        x = self.local(points.transpose(1, 2))                       # (B, w, N)
+        if self.context:
+            g = self.globl(x).amax(dim=2, keepdim=True)              # (B, 4w, 1): the whole shape
+            x = torch.cat([x, g.expand(-1, -1, x.shape[2])], 1)
         return self.head(x).transpose(1, 2)
 
 
