@@ -218,9 +218,11 @@ def refocus(image, depth, focus: float, aperture: float, layers: int = 24) -> to
     from torchvision.transforms.functional import gaussian_blur
 
     image = checks.tensor(image, "image", dtype="float", ndim=3)
+    depth = checks.tensor(depth, "depth", dtype="float", ndim=2, finite=False)
     radius = blur_radius(depth, focus, aperture)
-    if depth.shape != image.shape[1:]:
-        raise ValueError(f"depth must be (H, W) = {tuple(image.shape[1:])}, the image's size, got {tuple(depth.shape)}")
+    if depth.shape != image.shape[1:] or depth.numel() == 0:
+        raise ValueError(f"depth must be (H, W) = {tuple(image.shape[1:])}, the image's size, and not empty; got "
+                         f"{tuple(depth.shape)}")
     layers = checks.integer(layers, "layers", low=1, high=MAX_LAYERS)
     inverse = torch.where(torch.isfinite(depth), 1 / depth, torch.zeros_like(depth))
     lo, hi = inverse.min().item(), inverse.max().item()

@@ -3,6 +3,8 @@
 Reference values are computed by hand (in the comments) or by an independent numpy solution
 (inhomogeneous least squares); OpenCV is not a dependency of the course.
 """
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -266,3 +268,79 @@ def test_parallel_rays_are_refused_not_returned_as_nan():
     # 33 = 32 + 100 * 1 / z puts it at z = 100 (disparity = f * baseline / depth)
     X = G.triangulate(Pa, Pb, [[33.0, 24.0]], [[32.0, 24.0]])
     torch.testing.assert_close(X, torch.tensor([[1.0, 0.0, 100.0]], dtype=torch.float64), atol=1e-9, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ notebook 08's additions
+from mmcourse.world import shapes3d as S3
+
+
+def test_backproject_returns_the_surface_points_a_render_saw():
+    K = G.intrinsics(40.0, 32, 24)
+    R, t = G.look_at((3.0, -1.0, 1.2))
+    shape = S3.get_shape("chair")
+    r = S3.render_pinhole(shape, K, R, t, width=32, height=24, steps=96)
+    X = G.backproject(K, R, t, r["depth"])
+    assert X.shape == (int(r["hit"].sum()), 3) and X.dtype == torch.float64
+    assert shape.sdf(X.float()).abs().max() < 0.03                       # on the surface (the tracer's tolerance)
+    pixels, depth = G.project(G.camera_matrix(K, R, t), X)
+    i, j = torch.nonzero(r["hit"], as_tuple=True)
+    assert torch.allclose(pixels, torch.stack([j + 0.5, i + 0.5], 1).double(), atol=1e-6)   # at the pixel centres
+    assert torch.allclose(depth, r["depth"][r["hit"]].double(), atol=1e-5)
+
+
+def test_backproject_refuses_bad_depth():
+    K, (R, t) = G.intrinsics(40.0, 4, 3), G.look_at((3.0, 0.0, 1.0))
+    assert G.backproject(K, R, t, torch.full((3, 4), math.inf)).shape == (0, 3)   # all background: no points
+    for bad, words in ((torch.zeros(3, 4), "positive"), (torch.full((3, 4), math.nan), "NaN"),
+                       (torch.ones(12), "dimension"), (torch.ones(3, 4, dtype=torch.long), "floating")):
+        with pytest.raises(ValueError, match=words):
+            G.backproject(K, R, t, bad)
+    with pytest.raises(ValueError, match="K and R must be 3 x 3"):
+        G.backproject(torch.eye(4), R, t, torch.ones(3, 4))
+
+
+def test_random_rotations_are_rotations_uniform_and_reproducible():
+    Q = G.random_rotations(4000, torch.Generator().manual_seed(0))
+    assert Q.shape == (4000, 3, 3) and Q.dtype == torch.float32
+    assert torch.allclose(Q @ Q.transpose(1, 2), torch.eye(3).expand(4000, 3, 3), atol=1e-5)
+    assert torch.allclose(torch.linalg.det(Q), torch.ones(4000), atol=1e-5)
+    assert Q.mean(0).abs().max() < 0.05                                   # Haar: every entry has mean 0
+    z = Q[:, :, 2]                                                        # the image of a fixed axis: uniform on the sphere
+    assert (z[:, 2].abs() < 0.5).float().mean().sub(0.5).abs() < 0.03    # P(|cos| < 1/2) = 1/2 on the sphere
+    again = G.random_rotations(4000, torch.Generator().manual_seed(0))
+    assert torch.equal(Q, again) and G.random_rotations(0).shape == (0, 3, 3)
+    with pytest.raises(ValueError, match="n"):
+        G.random_rotations(-1)
+    with pytest.raises(TypeError, match="generator"):
+        G.random_rotations(2, generator=0)
+
+
+def test_blur_radius_is_zero_at_the_focus_and_grows_with_inverse_depth():
+    z = torch.tensor([1.0, 2.0, 4.0, math.inf])
+    r = G.blur_radius(z, focus=2.0, aperture=10.0)
+    assert torch.allclose(r, torch.tensor([5.0, 0.0, 2.5, 5.0]))
+    with pytest.raises(ValueError, match="depth must be positive"):
+        G.blur_radius(torch.tensor([0.0]), 2.0, 1.0)
+    with pytest.raises(ValueError, match="focus"):
+        G.blur_radius(z, 0.0, 1.0)
+
+
+def test_refocus_keeps_the_focal_plane_sharp_and_blurs_the_rest():
+    torch.manual_seed(0)
+    image = torch.rand(3, 24, 32)
+    depth = torch.full((24, 32), 2.0)
+    depth[:, 16:] = 8.0                                                  # left half near, right half far
+    assert torch.equal(G.refocus(image, depth, 2.0, 0.0), image)        # a pinhole: nothing blurs
+    near = G.refocus(image, depth, 2.0, 40.0)
+    assert torch.allclose(near[:, :, :14], image[:, :, :14], atol=1e-6)  # in focus, away from the edge: unchanged
+    assert near[:, :, 18:].std() < 0.5 * image[:, :, 18:].std()          # the far half is blurred flat
+    far = G.refocus(image, depth, 8.0, 4.0)                              # near blur: 4 x |1/2 - 1/8| = 1.5 px
+    assert torch.allclose(far[:, :, 23:], image[:, :, 23:], atol=1e-3)  # far in focus beyond the near half's spill
+    assert far[:, :, :14].std() < image[:, :, :14].std()
+    assert near.shape == image.shape and torch.isfinite(near).all()
+    with pytest.raises(ValueError, match="image's size"):
+        G.refocus(image, depth[:, :8], 2.0, 1.0)
+    with pytest.raises(ValueError, match="layers"):
+        G.refocus(image, depth, 2.0, 1.0, layers=0)
+    with pytest.raises(ValueError, match="image"):
+        G.refocus(image[0], depth, 2.0, 1.0)

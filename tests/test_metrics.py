@@ -205,3 +205,22 @@ def test_chamfer_distance_refuses_bad_clouds(a, b, error, match):
 
     with pytest.raises(error, match=match):
         chamfer_distance(a, b)
+
+
+def test_part_iou_hand_made_and_against_torchmetrics():
+    from mmcourse.metrics import part_iou
+    from torchmetrics.functional.classification import multiclass_jaccard_index
+
+    pred = torch.tensor([0, 0, 1, 1, 2, 2])
+    target = torch.tensor([0, 1, 1, 1, 2, 0])
+    # part 0: {0} / {0, 1, 5} = 1/3; part 1: {2, 3} / {1, 2, 3} = 2/3; part 2: {4} / {4, 5} = 1/2; part 3: absent
+    out = part_iou(pred, target, 4)
+    assert torch.allclose(out[:3], torch.tensor([1 / 3, 2 / 3, 1 / 2])) and out[3].isnan()
+    torch.manual_seed(0)
+    p, t = torch.randint(0, 5, (4, 100)), torch.randint(0, 5, (4, 100))
+    ref = multiclass_jaccard_index(p.flatten(), t.flatten(), num_classes=5, average="none")
+    assert torch.allclose(part_iou(p, t, 5), ref, atol=1e-6)
+    for args, words in (((p, t[:2], 5), "same shape"), ((p, t, 4), r"labels 0\.\.3"), ((p.float() + 0.5, t, 5), "integer"),
+                        ((p[:0], t[:0], 5), "non-empty")):
+        with pytest.raises(ValueError, match=words):
+            part_iou(*args)

@@ -254,6 +254,8 @@ PINHOLE_K = torch.tensor([[8.0, 0.0, 4.0], [0.0, 8.0, 3.0], [0.0, 0.0, 1.0]])
 PINHOLE_R = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])   # at x = 3, looking at the origin
 PINHOLE_T = torch.tensor([0.0, 0.0, 3.0])
 POINTS = torch.rand(5, 3) * 2 - 1
+SDF_GRID = SHAPE.sdf(G.grid(8))
+MESH_VERTS, MESH_FACES = G.mesh(G.get_shape("cone"), 8)
 N_FRAMES = 1 + 1000 // 64
 SPEC = A.stft(SIGNAL, 256, 64)
 MEL = A.melspectrogram(SIGNAL, SR, 256, 64, 20)
@@ -529,6 +531,31 @@ SHAPES3D = [
          extra={"shape": [None, "table"], "azimuths": [(NAN,), (30, 120), ()], "elevation": [90.0, -90.0, 89.0, 1e9],
                 "resolution": [10 ** 6], "steps": [10 ** 12, 0]},
          result=lambda o, kw: [finite(o[k], ndim=3) for k in ("shade", "hit", "part")], examples=20),
+    Case("shapes3d.grid_mesh", G.grid_mesh, {"values": SDF_GRID, "level": 0.0}, {"values": "tensor", "level": "float"},
+         extra={"values": [SDF_GRID[:, :, :3], SDF_GRID[0], SDF_GRID.abs() + 1, SDF_GRID > 0, SDF_GRID.double(),
+                           SDF_GRID.numpy()], "level": [0.5, 1e9, NAN]},
+         result=lambda o, kw: np.isfinite(o[0]).all() or pytest.fail(), examples=20),
+    Case("shapes3d.mesh_edges", G.mesh_edges, {"faces": MESH_FACES}, {"faces": "tensor"},
+         extra={"faces": [MESH_FACES[:0], -MESH_FACES - 1, MESH_FACES[:, :2], MESH_FACES + 0.5, MESH_FACES.astype(float),
+                          MESH_FACES.astype(float) * 1e300]},
+         result=lambda o, kw: (o.ndim == 2 and o.shape[1] == 2) or pytest.fail()),
+    Case("shapes3d.sample_surface", G.sample_surface, {"verts": MESH_VERTS, "faces": MESH_FACES, "n": 20, "seed": 0},
+         {"verts": "tensor", "faces": "tensor", "n": "int", "seed": "int"},
+         extra={"verts": [MESH_VERTS[:3], MESH_VERTS[:, :2], MESH_VERTS * 0, MESH_VERTS.astype(np.float64) * 1e300],
+                "faces": [MESH_FACES[:0], MESH_FACES + 10 ** 6, -MESH_FACES, MESH_FACES[:, :2]], "n": [10 ** 12]},
+         result=lambda o, kw: finite(o, (kw["n"], 3)), examples=25),
+    Case("shapes3d.render_views_many", G.render_views_many,
+         {"shapes": [SHAPE, G.random_pose(SHAPE, seed=1, rotation="so3")], "azimuths": (30,), "elevation": 25.0,
+          "resolution": 6, "steps": 4, "batch": 2},
+         {"shapes": "seq", "azimuths": "seq", "elevation": "float", "resolution": "int", "steps": "int", "batch": "int"},
+         extra={"shapes": [[], [SHAPE, "table"], SHAPE, [G.get_shape("cone")] * 3], "azimuths": [(NAN,), ()],
+                "elevation": [90.0], "resolution": [10 ** 6], "steps": [10 ** 12, 0], "batch": [0, 10 ** 9]},
+         result=lambda o, kw: [finite(o[k], ndim=4) for k in ("shade", "hit", "part")], examples=20),
+    Case("shapes3d.point_clouds_many", G.point_clouds_many,
+         {"shapes": [SHAPE, G.random_pose(SHAPE, seed=1, rotation="so3")], "n": 20, "seed": 0, "resolution": 12},
+         {"shapes": "seq", "n": "int", "seed": "int", "resolution": "int"},
+         extra={"shapes": [[], ["table"], SHAPE], "n": [10 ** 12], "resolution": [10 ** 5, 2]},
+         result=lambda o, kw: finite(o[0], (len(kw["shapes"]), kw["n"], 3)), examples=15),
 ]
 
 
@@ -575,6 +602,7 @@ REL = torch.eye(4, 6, dtype=torch.bool)
 VOX = torch.rand(2, 4, 4, 4, generator=torch.Generator().manual_seed(0))
 VOX_TARGET = torch.rand(2, 4, 4, 4, generator=torch.Generator().manual_seed(1)) > 0.5
 CLOUD, CLOUD_B = torch.rand(6, 3), torch.rand(4, 3)
+PARTS_PRED, PARTS_TRUE = torch.tensor([0, 1, 2, 2, 1]), torch.tensor([0, 1, 1, 2, 0])
 
 
 def _iou_result(out, kw):
@@ -629,10 +657,19 @@ METRICS = [
                 "b": [CLOUD_B.double(), CLOUD_B[:, :2], torch.zeros(0, 3), torch.full((2, 3), -1e200, dtype=torch.float64)]},
          result=lambda o, kw: (isinstance(o, float) and math.isfinite(o) and o >= 0) or pytest.fail(f"{o!r}"),
          examples=20),
+    Case("metrics.part_iou", M.part_iou, {"pred": PARTS_PRED, "target": PARTS_TRUE, "n_parts": 3},
+         {"pred": "tensor", "target": "tensor", "n_parts": "int"},
+         extra={"pred": [PARTS_PRED[:2], PARTS_PRED + 5, PARTS_PRED - 1, PARTS_PRED.float() + 0.5, PARTS_PRED.float(),
+                         PARTS_PRED.numpy(), PARTS_PRED[:0], PARTS_PRED.bool()],
+                "target": [PARTS_TRUE[None], PARTS_TRUE.double() * 1e300], "n_parts": [0, 10 ** 9]},
+         result=lambda o, kw: (o.shape == (kw["n_parts"],) and not (o[~o.isnan()] > 1).any()) or pytest.fail(f"{o!r}")),
 ]
 
 # ------------------------------------------------------------------ geometry: cameras and two views
 GEO_K = GEO.intrinsics(100.0, 64, 48)
+GEO_DEPTH = torch.full((6, 8), 3.0)
+GEO_DEPTH[:, :2] = math.inf                                      # background
+GEO_IMAGE = torch.rand(3, 6, 8)
 GEO_R, GEO_T = GEO.look_at(torch.tensor([4.0, 0.0, 1.0]))
 GEO_P1 = GEO.camera_matrix(GEO_K, GEO_R, GEO_T)
 GEO_P2 = GEO.camera_matrix(GEO_K, *GEO.look_at(torch.tensor([0.0, 4.0, 1.0])))
@@ -698,6 +735,24 @@ GEOMETRY = [
          {"P": "tensor", "X": "tensor", "x": "tensor"},
          extra={"P": P_VALUES, "X": POINT_VALUES, "x": PIXEL_VALUES},
          result=_distances, examples=25),
+    Case("geometry.backproject", GEO.backproject, {"K": GEO_K, "R": GEO_R, "t": GEO_T, "depth": GEO_DEPTH},
+         {"K": "tensor", "R": "tensor", "t": "tensor", "depth": "tensor"},
+         extra={"K": [torch.zeros(3, 3), GEO_K[:2]], "R": [GEO_R * 2, torch.zeros(3, 3)],
+                "depth": [GEO_DEPTH[0], -GEO_DEPTH, GEO_DEPTH * NAN, GEO_DEPTH.long(), GEO_DEPTH * 1e300, GEO_DEPTH.numpy()]},
+         result=lambda o, kw: finite(o, ndim=2), examples=25),
+    Case("geometry.random_rotations", GEO.random_rotations, {"n": 3, "generator": None}, {"n": "int", "generator": "any"},
+         extra={"n": [0, 10 ** 12], "generator": [torch.Generator(), 0, "seed"]},
+         result=lambda o, kw: finite(o, (kw["n"], 3, 3))),
+    Case("geometry.blur_radius", GEO.blur_radius, {"depth": GEO_DEPTH, "focus": 3.0, "aperture": 10.0},
+         {"depth": "tensor", "focus": "float", "aperture": "float"},
+         extra={"depth": [-GEO_DEPTH, GEO_DEPTH * NAN, GEO_DEPTH.long()], "focus": [0.0, 1e300], "aperture": [-1.0, 1e300]},
+         result=lambda o, kw: (o >= 0).all() or pytest.fail()),
+    Case("geometry.refocus", GEO.refocus, {"image": GEO_IMAGE, "depth": GEO_DEPTH, "focus": 3.0, "aperture": 4.0, "layers": 4},
+         {"image": "tensor", "depth": "tensor", "focus": "float", "aperture": "float", "layers": "int"},
+         extra={"image": [GEO_IMAGE[0], GEO_IMAGE.long(), GEO_IMAGE[:, :3], GEO_IMAGE.double()],
+                "depth": [GEO_DEPTH[:3], GEO_DEPTH[0], -GEO_DEPTH, GEO_DEPTH.double(), torch.full((6, 8), math.inf)],
+                "aperture": [1e6, 0.0], "layers": [0, 1, 10 ** 6]},
+         result=lambda o, kw: finite(o, tuple(kw["image"].shape)), examples=30),
 ]
 
 # ------------------------------------------------------------------ train checkpoints and models (not changed here)

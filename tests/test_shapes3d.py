@@ -59,3 +59,68 @@ def test_bad_names():
 def test_bad_arguments_name_themselves(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ------------------------------------------------------------------ notebook 08's additions
+import numpy as np
+
+
+def test_grid_mesh_of_an_sdf_is_mesh_and_of_occupancy_is_near_the_surface():
+    shape = S3.get_shape("sphere")
+    values = shape.sdf(S3.grid(24))
+    v1, f1 = S3.grid_mesh(values, 0.0)
+    v2, f2 = S3.mesh(shape, 24)
+    assert np.array_equal(v1, v2) and np.array_equal(f1, f2)
+    occ = S3.voxelize(shape, 24)[0]
+    v, f = S3.grid_mesh(occ.float(), 0.5)                            # a staircase, within a cell of the sphere
+    assert np.abs(np.linalg.norm(v, axis=1) - 0.8).max() < 2 / 24
+    for bad, words in ((values[:, :, :5], "cubic"), (values[0], "dimension"), (values.abs() + 1, "no surface")):
+        with pytest.raises(ValueError, match=words):
+            S3.grid_mesh(bad, 0.0)
+
+
+@pytest.mark.parametrize("name, genus", [("sphere", 0), ("torus", 1), ("chair", 0), ("table", 0)])
+def test_mesh_edges_give_euler_characteristic(name, genus):
+    verts, faces = S3.mesh(S3.get_shape(name), 32)
+    edges = S3.mesh_edges(faces)
+    assert edges.shape[1] == 2 and (edges[:, 0] < edges[:, 1]).all()
+    assert len(verts) - len(edges) + len(faces) == 2 - 2 * genus
+    assert 3 * len(faces) == 2 * len(edges)                          # closed: every edge borders two triangles
+    with pytest.raises(ValueError, match="faces"):
+        S3.mesh_edges(np.zeros((0, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="faces"):
+        S3.mesh_edges(np.array([[0, 1, -2]]))
+
+
+def test_sample_surface_is_on_the_mesh_reproducible_and_refuses_bad_meshes():
+    verts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    faces = np.array([[0, 1, 2]])                                      # one triangle in the plane z = 0
+    p = S3.sample_surface(verts, faces, 500, seed=3)
+    assert p.shape == (500, 3) and (p[:, 2] == 0).all() and (p[:, :2] >= 0).all() and (p[:, :2].sum(1) <= 1 + 1e-6).all()
+    assert torch.equal(p, S3.sample_surface(verts, faces, 500, seed=3))
+    for bad_faces, words in ((np.array([[0, 1, 9]]), "index vertices"), (np.array([[0, 0, 0]]), "no area"),
+                             (np.zeros((0, 3), dtype=np.int64), "non-empty")):
+        with pytest.raises(ValueError, match=words):
+            S3.sample_surface(verts, bad_faces, 5)
+
+
+def test_many_poses_at_once_match_one_at_a_time():
+    names = ["chair", "torus", "chair", "lamp", "cube"]
+    shapes = [S3.random_pose(S3.get_shape(n), seed=i, rotation="so3") for i, n in enumerate(names)] + [S3.get_shape("stool")]
+    many = S3.render_views_many(shapes, (0, 120), elevation=20, resolution=12, steps=24, batch=1 + 1)
+    for i, x in enumerate(shapes):
+        one = S3.render_views(x, (0, 120), elevation=20, resolution=12, steps=24)
+        for k in ("shade", "depth", "hit", "part"):
+            assert torch.allclose(many[k][i].double(), one[k].double(), atol=1e-5, equal_nan=True), (names, i, k)
+    pts, labels = S3.point_clouds_many(shapes, 200, seed=4, resolution=24)
+    assert pts.shape == (6, 200, 3) and labels.shape == (6, 200)
+    for i, x in enumerate(shapes):
+        assert x.sdf(pts[i]).abs().max() < 0.05                       # on the posed surface (marching cubes at 24^3)
+        assert (x.part_label(pts[i]) == labels[i]).float().mean() > 0.97
+    assert torch.equal(pts, S3.point_clouds_many(shapes, 200, seed=4, resolution=24)[0])
+    with pytest.raises(ValueError, match="shapes"):
+        S3.render_views_many([], (0,))
+    with pytest.raises(TypeError, match="shapes"):
+        S3.point_clouds_many(["chair"])
+    with pytest.raises(ValueError, match="resolution"):
+        S3.render_views_many(shapes, (0,), resolution=0)

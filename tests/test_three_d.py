@@ -133,3 +133,37 @@ def test_render_pinhole_refuses_bad_cameras():
         S.render_pinhole(cone, K, R, t, width=0)
     with pytest.raises(TypeError, match="shape"):
         S.render_pinhole("cone", K, R, t)
+
+
+def test_voxnet_sees_the_whole_grid_and_critical_points_alone_give_the_same_logits():
+    torch.manual_seed(0)
+    net = T.VoxNet(3, width=4).eval()
+    x = torch.rand(1, 32, 32, 32, requires_grad=True)
+    f = net.features(x)
+    f[0, :, f.shape[2] // 2, f.shape[3] // 2, f.shape[4] // 2].sum().backward()
+    reach = (x.grad[0].abs() > 0).nonzero()
+    assert (reach.max(0).values - reach.min(0).values >= 31).all()   # a middle feature sees the whole 32^3 grid
+    pn = T.PointNet(4, width=16, tnet=True).eval()
+    with torch.no_grad():
+        for param in pn.tnet.fc[-1].parameters():                     # a T-Net that is not the identity
+            param.add_(0.1 * torch.randn_like(param))
+        clouds = torch.randn(3, 300, 3)
+        for c, crit in zip(clouds, pn.critical(clouds)):
+            assert 0 < len(crit) < 300
+            assert torch.allclose(pn(c[crit][None]), pn(c[None]), atol=1e-6)   # the others could be deleted
+
+
+def test_pointnet_seg_without_context_labels_each_point_on_its_own():
+    torch.manual_seed(0)
+    net = T.PointNetSeg(5, width=8, context=False).eval()
+    assert net.globl is None
+    x = torch.randn(2, 40, 3)
+    out = net(x)
+    assert out.shape == (2, 40, 5)
+    moved = x.clone()
+    moved[:, 1:] += 1.0                                              # other points moved: point 0's scores unchanged
+    assert torch.allclose(net(moved)[:, 0], out[:, 0], atol=1e-6)
+    with_context = T.PointNetSeg(5, width=8).eval()
+    assert not torch.allclose(with_context(moved)[:, 0], with_context(x)[:, 0])
+    with pytest.raises(TypeError, match="context"):
+        T.PointNetSeg(5, context="no")

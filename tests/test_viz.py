@@ -179,3 +179,43 @@ def test_localisation_maps_rows_masks_and_titles():
     plt.close(fig)
     with pytest.raises(ValueError, match=r"\(3, h, w\)"):
         viz.localisation_maps(imgs, {"own": torch.rand(2, 12, 12)})
+
+
+def test_shapes_3d_draws_meshes_clouds_highlights_and_pictures():
+    from mmcourse.world import shapes3d as S3
+
+    verts, faces = S3.mesh(S3.get_shape("cone"), 12)
+    pts = torch.rand(50, 3) * 2 - 1
+    items = [(verts, faces), pts, {"points": pts, "colours": torch.arange(50) % 3},
+             {"points": pts, "highlight": torch.arange(50) < 5}, None, None]
+    images = [None] * 5 + [torch.rand(16, 16)]
+    fig = viz.shapes_3d(items, ["mesh", "cloud", "parts", "critical", "empty", "picture"], ncols=3, images=images,
+                        title="t")
+    axes = fig.axes
+    assert len(axes) == 6 and [a.name for a in axes] == ["3d"] * 5 + ["rectilinear"]
+    assert axes[0].get_title() == "mesh" and axes[0].get_xlim() == (-1.0, 1.0)
+    assert len(axes[3].collections) == 2                              # the highlighted points drawn apart
+    plt.close(fig)
+    for bad, words in (([], "empty"), ([(verts,)], "pair"), ([torch.rand(5, 2)], r"\(N, 3\)"),
+                       ([{"points": torch.rand(5, 4)}], r"\(N, 3\)")):
+        with pytest.raises(ValueError, match=words):
+            viz.shapes_3d(bad)
+    with pytest.raises(ValueError, match="as long as items"):
+        viz.shapes_3d([pts], titles=["a", "b"])
+
+
+def test_interactive_shape_is_a_plotly_figure_or_none():
+    from mmcourse.world import shapes3d as S3
+
+    verts, faces = S3.mesh(S3.get_shape("cube"), 8)
+    fig = viz.interactive_shape(verts, faces, torch.rand(20, 3), torch.arange(20) % 4, title="cube")
+    try:
+        import plotly  # noqa: F401
+    except ImportError:
+        assert fig is None
+        return
+    assert [t.type for t in fig.data] == ["mesh3d", "scatter3d"] and fig.layout.title.text == "cube"
+    with pytest.raises(ValueError, match="give a mesh"):
+        viz.interactive_shape()
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        viz.interactive_shape(points=torch.rand(4, 2))

@@ -217,11 +217,16 @@ def get_shape(name: str) -> Shape3D:
 
 @dataclass(frozen=True)
 class PosedShape3D(Shape3D):
-    """A shape rotated by ``rotation`` (a 3 x 3 rotation matrix, rows as tuples) and scaled by
-    ``scale`` about the origin: its distance at p is scale * sdf(R^T p / scale). Everything that
-    takes a Shape3D (voxelize, mesh, point_cloud, render_views) takes it."""
+    """A shape stretched along its own axes by ``stretch`` (three factors: new proportions of the
+    same kind of object), rotated by ``rotation`` (a 3 x 3 rotation matrix, rows as tuples) and
+    scaled by ``scale`` about the origin: its distance at p is
+    scale * min(stretch) * sdf(stretch^-1 R^T p / scale) - exact for a uniform stretch, a lower
+    bound otherwise (the surface, the inside and every representation are exact; sphere tracing
+    only takes shorter steps). Everything that takes a Shape3D (voxelize, mesh, point_cloud,
+    render_views) takes it."""
     rotation: tuple = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
     scale: float = 1.0
+    stretch: tuple = (1.0, 1.0, 1.0)
 
     def __post_init__(self):
         super().__post_init__()
@@ -233,24 +238,35 @@ class PosedShape3D(Shape3D):
             raise ValueError("rotation must be a proper rotation matrix (orthonormal rows, determinant +1)")
         object.__setattr__(self, "rotation", tuple(tuple(map(float, row)) for row in r.tolist()))
         object.__setattr__(self, "scale", checks.number(self.scale, "scale", low=0.05, high=10.0))
+        stretch = checks.items(self.stretch, "stretch")
+        if len(stretch) != 3:
+            raise ValueError(f"stretch must be three factors (x, y, z), got {self.stretch!r}")
+        object.__setattr__(self, "stretch", tuple(checks.number(v, f"stretch[{i}]", low=0.1, high=10.0)
+                                                  for i, v in enumerate(stretch)))
 
     def _part_sdf(self, p: torch.Tensor) -> torch.Tensor:
         r = torch.tensor(self.rotation, dtype=p.dtype, device=p.device)
-        return super()._part_sdf((p @ r) / self.scale) * self.scale     # p @ r = (R^T p) for row vectors
+        k = torch.tensor(self.stretch, dtype=p.dtype, device=p.device)
+        q = (p @ r) / (self.scale * k)                                  # p @ r = (R^T p) for row vectors
+        return super()._part_sdf(q) * (self.scale * min(self.stretch))
 
 
 ROTATIONS = ("none", "z", "so3")
 
 
-def random_pose(shape: Shape3D, seed: int = 0, rotation: str = "z", scale=(0.7, 1.0)) -> PosedShape3D:
+def random_pose(shape: Shape3D, seed: int = 0, rotation: str = "z", scale=(0.7, 1.0), stretch=None) -> PosedShape3D:
     """``shape`` at a random pose: rotated about the vertical axis ("z", upright objects as in
     ModelNet's usual augmentation), by a uniformly random rotation ("so3") or not at all
-    ("none"), and scaled by a factor drawn uniformly from ``scale``. Deterministic from ``seed``. A
-    PosedShape3D is posed afresh from its parts (its earlier pose is dropped, not composed)."""
+    ("none"), and scaled by a factor drawn uniformly from ``scale``; with ``stretch`` = (low,
+    high), each of its own axes is also stretched by a factor drawn from that range (new
+    proportions: a longer table, a flatter lamp). Deterministic from ``seed``. A PosedShape3D is
+    posed afresh from its parts (its earlier pose is dropped, not composed)."""
     checks.instance(shape, "shape", Shape3D)
     checks.choice(rotation, "rotation", ROTATIONS)
     seed = checks.seed(seed)
     lo, hi = checks.number_range(scale, "scale", low=0.05, high=10.0)
+    if stretch is not None:
+        stretch = checks.number_range(stretch, "stretch", low=0.1, high=10.0)
     rng = np.random.Generator(np.random.PCG64(seed))
     if rotation == "z":
         a = rng.uniform(0, 2 * math.pi)
@@ -263,7 +279,9 @@ def random_pose(shape: Shape3D, seed: int = 0, rotation: str = "z", scale=(0.7, 
     else:
         r = np.eye(3)
     base = Shape3D(shape.name, shape.parts)
-    return PosedShape3D(base.name, base.parts, tuple(map(tuple, r.tolist())), float(rng.uniform(lo, hi)))
+    size = float(rng.uniform(lo, hi))
+    factors = (1.0, 1.0, 1.0) if stretch is None else tuple(float(v) for v in rng.uniform(*stretch, size=3))
+    return PosedShape3D(base.name, base.parts, tuple(map(tuple, r.tolist())), size, factors)
 
 
 def grid(resolution: int, device=None) -> torch.Tensor:
@@ -382,6 +400,11 @@ def render_views(shape: Shape3D, azimuths=(30, 120, 210, 300), elevation: float 
     "shade" (Lambert shading in [0, 1], 0 = background), "depth" (distance along the ray,
     inf on background), "hit" (bool) and "part" (part label index, -1 on background)."""
     checks.instance(shape, "shape", Shape3D)
+    return _render_orthographic(shape, *_view_args(azimuths, elevation, resolution, steps, device))
+
+
+def _view_args(azimuths, elevation, resolution, steps, device) -> tuple:
+    """render_views' camera arguments, checked."""
     azimuths = [checks.number(a, f"azimuths[{i}]") for i, a in enumerate(checks.items(azimuths, "azimuths",
                                                                                         nonempty=True))]
     elevation = checks.number(elevation, "elevation")
@@ -389,8 +412,7 @@ def render_views(shape: Shape3D, azimuths=(30, 120, 210, 300), elevation: float 
         raise ValueError(f"elevation must be strictly between -90 and 90 degrees, got {elevation}")
     resolution = checks.integer(resolution, "resolution", low=1, high=MAX_VIEW_RESOLUTION)
     steps = checks.integer(steps, "steps", low=1, high=MAX_STEPS)
-    device = checks.device(device)
-    return _render_orthographic(shape, azimuths, elevation, resolution, steps, device)
+    return azimuths, elevation, resolution, steps, checks.device(device)
 
 
 def _render_orthographic(shape, azimuths, elevation, resolution, steps, device, batch: int | None = None) -> dict:
@@ -468,14 +490,17 @@ class _PosedBatch:
         eye = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
         self.rotation = torch.tensor([getattr(x, "rotation", eye) for x in shapes], device=device)
         self.scale = torch.tensor([float(getattr(x, "scale", 1.0)) for x in shapes], device=device)
+        self.stretch = torch.tensor([getattr(x, "stretch", (1.0, 1.0, 1.0)) for x in shapes], device=device)
 
     def _to_base(self, p):
         b = p.shape[0]
-        q = torch.bmm(p.reshape(b, -1, 3), self.rotation.to(p.dtype)) / self.scale.to(p.dtype)[:, None, None]
-        return q.reshape(p.shape)                                  # R^T p / s, as PosedShape3D
+        size = (self.scale[:, None] * self.stretch).to(p.dtype)     # (B, 3)
+        q = torch.bmm(p.reshape(b, -1, 3), self.rotation.to(p.dtype)) / size[:, None, :]
+        return q.reshape(p.shape)                                  # stretch^-1 R^T p / s, as PosedShape3D
 
     def _part_sdf(self, p):
-        return self.base._part_sdf(self._to_base(p)) * self.scale.to(p.dtype).view(-1, *[1] * (p.ndim - 1))
+        factor = (self.scale * self.stretch.min(dim=1).values).to(p.dtype)
+        return self.base._part_sdf(self._to_base(p)) * factor.view(-1, *[1] * (p.ndim - 1))
 
     def _sdf(self, p):
         return self._part_sdf(p).min(dim=-1).values
@@ -500,12 +525,11 @@ def _groups(shapes, batch: int):
 def render_views_many(shapes, azimuths=(30, 120, 210, 300), elevation: float = 25.0, resolution: int = 64,
                       steps: int = 64, device=None, batch: int = 32) -> dict:
     """``render_views`` for a list of shapes: a dict of (N, V, H, W) tensors."""
-    render_views(Shape3D("check", (Part("check", "sphere"),)), azimuths, elevation, 1, 1, device)  # checks the arguments
-    device = checks.device(device)
+    args = _view_args(azimuths, elevation, resolution, steps, device)
+    device = args[-1]
     out = {}
     for shapes, idx in _groups(shapes, batch):
-        r = _render_orthographic(_PosedBatch([shapes[i] for i in idx], device), list(azimuths), float(elevation),
-                                 resolution, steps, device, batch=len(idx))
+        r = _render_orthographic(_PosedBatch([shapes[i] for i in idx], device), *args, batch=len(idx))
         for k, v in r.items():
             if k not in out:
                 out[k] = torch.zeros((len(shapes),) + v.shape[1:], dtype=v.dtype, device=v.device)
@@ -516,7 +540,8 @@ def render_views_many(shapes, azimuths=(30, 120, 210, 300), elevation: float = 2
 def point_clouds_many(shapes, n: int = 1024, seed: int = 0, resolution: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
     """Point clouds (N, n, 3) with part labels (N, n) for a list of shapes: shape i's unposed
     mesh (marching cubes at ``resolution``, made once per kind of shape) sampled with seed
-    ``seed + i`` (``sample_surface``), then rotated and scaled to its pose."""
+    ``seed + i`` (``sample_surface``), then stretched, rotated and scaled to its pose. (A stretch
+    makes the density a little uneven: by at most the ratio of its largest to smallest factor.)"""
     n = checks.integer(n, "n", low=1, high=MAX_POINTS)
     seed = checks.seed(seed)
     pts = labels = None
@@ -527,6 +552,6 @@ def point_clouds_many(shapes, n: int = 1024, seed: int = 0, resolution: int = 48
         if pts is None:
             pts = torch.zeros(len(shapes), n, 3)
             labels = torch.zeros(len(shapes), n, dtype=torch.long)
-        pts[idx] = torch.bmm(base, posed.rotation.transpose(1, 2)) * posed.scale[:, None, None]  # s R p
+        pts[idx] = torch.bmm(base * posed.stretch[:, None, :], posed.rotation.transpose(1, 2)) * posed.scale[:, None, None]
         labels[idx] = posed.base._part_label(base)
     return pts, labels
