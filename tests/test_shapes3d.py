@@ -98,7 +98,7 @@ def test_sample_surface_is_on_the_mesh_reproducible_and_refuses_bad_meshes():
     p = S3.sample_surface(verts, faces, 500, seed=3)
     assert p.shape == (500, 3) and (p[:, 2] == 0).all() and (p[:, :2] >= 0).all() and (p[:, :2].sum(1) <= 1 + 1e-6).all()
     assert torch.equal(p, S3.sample_surface(verts, faces, 500, seed=3))
-    for bad_faces, words in ((np.array([[0, 1, 9]]), "index vertices"), (np.array([[0, 0, 0]]), "no area"),
+    for bad_faces, words in ((np.array([[0, 1, 9]]), "only 4 vertices"), (np.array([[0, 0, 0]]), "no area"),
                              (np.zeros((0, 3), dtype=np.int64), "non-empty")):
         with pytest.raises(ValueError, match=words):
             S3.sample_surface(verts, bad_faces, 5)

@@ -138,10 +138,10 @@ def test_render_pinhole_refuses_bad_cameras():
 def test_voxnet_sees_the_whole_grid_and_critical_points_alone_give_the_same_logits():
     torch.manual_seed(0)
     net = T.VoxNet(3, width=4).eval()
-    x = torch.rand(1, 32, 32, 32, requires_grad=True)
+    x = torch.rand(1, 1, 32, 32, 32, requires_grad=True)
     f = net.features(x)
     f[0, :, f.shape[2] // 2, f.shape[3] // 2, f.shape[4] // 2].sum().backward()
-    reach = (x.grad[0].abs() > 0).nonzero()
+    reach = (x.grad[0, 0].abs() > 0).nonzero()
     assert (reach.max(0).values - reach.min(0).values >= 31).all()   # a middle feature sees the whole 32^3 grid
     pn = T.PointNet(4, width=16, tnet=True).eval()
     with torch.no_grad():
@@ -167,3 +167,23 @@ def test_pointnet_seg_without_context_labels_each_point_on_its_own():
     assert not torch.allclose(with_context(moved)[:, 0], with_context(x)[:, 0])
     with pytest.raises(TypeError, match="context"):
         T.PointNetSeg(5, context="no")
+
+
+def test_random_pose_stretch_gives_new_proportions_with_the_exact_surface():
+    box = S.get_shape("cube")                                          # half-size 0.65 along each axis
+    posed = S.random_pose(box, seed=2, rotation="none", scale=(1.0, 1.0), stretch=(0.5, 1.0))
+    k = torch.tensor(posed.stretch)
+    assert ((k >= 0.5) & (k <= 1.0)).all() and len(set(posed.stretch)) == 3
+    corner = 0.65 * k                                                  # the stretched box's corner is on its surface
+    assert posed.sdf(corner[None]).abs().item() < 1e-6
+    assert posed.sdf(0.99 * corner[None]).item() < 0 < posed.sdf(1.01 * corner[None]).item()
+    p = torch.randn(200, 3)
+    true = (p.abs() - 0.65 * k).clamp(min=0).norm(dim=1) + (p.abs() - 0.65 * k).max(dim=1).values.clamp(max=0)
+    assert (posed.sdf(p).abs() <= true.abs() + 1e-5).all()             # never more than the true distance: safe steps
+    assert torch.equal((posed.sdf(p) <= 0), (true <= 0))               # and the same inside
+    plain = S.random_pose(box, seed=2, rotation="so3")
+    assert plain.stretch == (1.0, 1.0, 1.0) and plain == S.random_pose(box, seed=2, rotation="so3", stretch=None)
+    with pytest.raises(ValueError, match="stretch"):
+        S.random_pose(box, stretch=(1.0, 0.5))
+    with pytest.raises(ValueError, match="stretch"):
+        S.PosedShape3D("c", box.parts, stretch=(1.0, 1.0))

@@ -220,9 +220,9 @@ class PosedShape3D(Shape3D):
     """A shape stretched along its own axes by ``stretch`` (three factors: new proportions of the
     same kind of object), rotated by ``rotation`` (a 3 x 3 rotation matrix, rows as tuples) and
     scaled by ``scale`` about the origin: its distance at p is
-    scale * min(stretch) * sdf(stretch^-1 R^T p / scale) - exact for a uniform stretch, a lower
-    bound otherwise (the surface, the inside and every representation are exact; sphere tracing
-    only takes shorter steps). Everything that takes a Shape3D (voxelize, mesh, point_cloud,
+    scale * min(stretch) * sdf(stretch^-1 R^T p / scale) - exact for a uniform stretch, otherwise
+    never more than the true distance (the surface, the inside and every representation are
+    exact; sphere tracing only takes shorter steps). Everything that takes a Shape3D (voxelize, mesh, point_cloud,
     render_views) takes it."""
     rotation: tuple = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
     scale: float = 1.0
@@ -327,12 +327,20 @@ def mesh(shape: Shape3D, resolution: int = 48) -> tuple[np.ndarray, np.ndarray]:
     return grid_mesh(shape._sdf(grid(resolution)), 0.0)
 
 
+def _faces(faces) -> np.ndarray:
+    """Triangles (F, 3) as int64 vertex indices: non-empty, whole, non-negative numbers."""
+    f = np.asarray(checks.tensor(faces, "faces", dtype="number", ndim=2))
+    if f.shape[1:] != (3,) or len(f) == 0:
+        raise ValueError(f"faces must be non-empty (F, 3) vertex indices, got shape {f.shape}")
+    if (f < 0).any() or f.max() >= 2 ** 53 or not np.array_equal(f, np.floor(f)):
+        raise ValueError("faces must hold vertex indices: whole numbers from 0 up")
+    return f.astype(np.int64)
+
+
 def mesh_edges(faces) -> np.ndarray:
     """The mesh as a graph: its undirected edges (E, 2), each once (smaller vertex index first),
     from the triangles (F, 3). A closed surface with no holes has V - E + F = 2 (Euler)."""
-    faces = np.asarray(checks.tensor(faces, "faces", dtype="number", ndim=2))
-    if faces.shape[1] != 3 or len(faces) == 0 or (faces < 0).any() or not np.array_equal(faces, faces.astype(np.int64)):
-        raise ValueError(f"faces must be non-empty (F, 3) non-negative vertex indices, got shape {faces.shape}")
+    faces = _faces(faces)
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).astype(np.int64)
     return np.unique(np.sort(e, axis=1), axis=0)
 
@@ -341,14 +349,14 @@ def sample_surface(verts, faces, n: int, seed: int = 0) -> torch.Tensor:
     """``n`` points (n, 3) uniformly on a triangle mesh: triangles picked in proportion to their
     area, then a uniform point inside each (two barycentric coordinates, folded into the triangle)."""
     verts = np.asarray(checks.tensor(verts, "verts", dtype="float", ndim=2))
-    faces = np.asarray(checks.tensor(faces, "faces", dtype="number", ndim=2))
-    if verts.shape[1:] != (3,) or faces.shape[1:] != (3,) or len(faces) == 0:
-        raise ValueError(f"a mesh is verts (V, 3) and non-empty faces (F, 3), got {verts.shape} and {faces.shape}")
-    if faces.min() < 0 or faces.max() >= len(verts):
-        raise ValueError(f"faces index vertices 0..{len(verts) - 1}, got indices {faces.min()}..{faces.max()}")
+    faces = _faces(faces)
+    if verts.shape[1:] != (3,):
+        raise ValueError(f"verts must be (V, 3) vertex positions, got shape {verts.shape}")
+    if faces.max() >= len(verts):
+        raise ValueError(f"faces index vertices up to {faces.max()}, but verts holds only {len(verts)} vertices")
     n = checks.integer(n, "n", low=1, high=MAX_POINTS)
     seed = checks.seed(seed)
-    tri = verts[faces.astype(np.int64)]  # (F, 3, 3)
+    tri = verts[faces]  # (F, 3, 3)
     area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
     if not area.sum() > 0:
         raise ValueError("the mesh has no area (all its triangles are degenerate): no surface to sample")
