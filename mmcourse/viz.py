@@ -490,6 +490,8 @@ def _axes3d(ax, title: str | None = None, limit: float = 1.0):
     ax.set_xticks([-limit, 0, limit]), ax.set_yticks([-limit, 0, limit]), ax.set_zticks([-limit, 0, limit])
     ax.set_box_aspect((1, 1, 1))
     ax.tick_params(labelsize=6, pad=0)
+    ax.set_xlabel("x", fontsize=7, labelpad=-8), ax.set_ylabel("y", fontsize=7, labelpad=-8)
+    ax.set_zlabel("z", fontsize=7, labelpad=-8)
     if title:
         ax.set_title(title, fontsize=9)
 
