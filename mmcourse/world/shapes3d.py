@@ -487,7 +487,8 @@ def render_pinhole(shape: Shape3D, K, R, t, width: int = 64, height: int = 64, s
 # A data set of posed objects renders and samples one object at a time slowly (a few hundred
 # small tensor operations each). Objects of one kind differ only in their pose, so the *_many
 # functions evaluate a batch of poses of one shape in one pass: the same numbers as one
-# PosedShape3D at a time (tested), 3-5 times faster (benchmarks/bench_world.py). (voxelize is
+# PosedShape3D at a time (tested), about 3 (views) to 5 (points) times faster on 2 CPU cores
+# (benchmarks/bench_shapes3d.py). (voxelize is
 # not batched: one 32^3 grid per pass was fastest, measured on 2 CPU cores.)
 class _PosedBatch:
     """Poses (rotation R, scale s) of one shape; points (B, ..., 3), one pose per leading index."""
