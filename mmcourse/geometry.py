@@ -162,15 +162,21 @@ def reprojection_error(P, X, x) -> torch.Tensor:
     return error
 
 
+def _depths(depth, ndim: int | None = None) -> torch.Tensor:
+    """Depths (z in front of a camera): a float tensor of positive values, inf for background."""
+    depth = checks.tensor(depth, "depth", dtype="float", ndim=ndim, finite=False)
+    if depth.isnan().any() or (depth <= 0).any():
+        raise ValueError("depth must be positive (z in front of the camera) or inf for background; it holds NaN, "
+                         "zero or negative values")
+    return depth
+
+
 def backproject(K, R, t, depth) -> torch.Tensor:
     """The world points (N, 3) seen by the camera K [R | t] at the pixels of ``depth`` (H, W)
     whose depth is finite (inf marks background), in row-major pixel order. Pixel (row i,
     column j) is read at its centre (j + 0.5, i + 0.5), as ``shapes3d.render_pinhole`` renders."""
     P = camera_matrix(K, R, t)                                    # checks K, R, t
-    depth = checks.tensor(depth, "depth", dtype="float", ndim=2, finite=False)
-    if depth.isnan().any() or (depth <= 0).any():
-        raise ValueError("depth must be positive (z in front of the camera) or inf for background; it holds NaN, "
-                         "zero or negative values")
+    depth = _depths(depth, ndim=2)
     i, j = torch.nonzero(torch.isfinite(depth), as_tuple=True)
     z = depth[i, j].double()
     pixels = torch.stack([j.double() + 0.5, i.double() + 0.5, torch.ones_like(z)], 1)
@@ -198,9 +204,7 @@ def blur_radius(depth, focus: float, aperture: float) -> torch.Tensor:
     and aperture diameter A focused at z_f, the blur circle's diameter is
     A f z_f / (z_f - f) * |1 / z - 1 / z_f| (pixels when A f is in pixels), so ``aperture``
     stands for A f z_f / (2 (z_f - f)): one number for the lens. Background (inf) is at 1 / z = 0."""
-    depth = checks.tensor(depth, "depth", dtype="float", finite=False)
-    if depth.isnan().any() or (depth <= 0).any():
-        raise ValueError("depth must be positive or inf (background); it holds NaN, zero or negative values")
+    depth = _depths(depth)
     focus = checks.number(focus, "focus", low=0, low_open=True, high=1e9)
     aperture = checks.number(aperture, "aperture", low=0, high=1e6)
     return aperture * (1 / depth - 1 / focus).abs()
@@ -218,7 +222,7 @@ def refocus(image, depth, focus: float, aperture: float, layers: int = 24) -> to
     from torchvision.transforms.functional import gaussian_blur
 
     image = checks.tensor(image, "image", dtype="float", ndim=3)
-    depth = checks.tensor(depth, "depth", dtype="float", ndim=2, finite=False)
+    depth = _depths(depth, ndim=2)
     radius = blur_radius(depth, focus, aperture)
     if depth.shape != image.shape[1:] or depth.numel() == 0:
         raise ValueError(f"depth must be (H, W) = {tuple(image.shape[1:])}, the image's size, and not empty; got "

@@ -341,7 +341,7 @@ def mesh_edges(faces) -> np.ndarray:
     """The mesh as a graph: its undirected edges (E, 2), each once (smaller vertex index first),
     from the triangles (F, 3). A closed surface with no holes has V - E + F = 2 (Euler)."""
     faces = _faces(faces)
-    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).astype(np.int64)
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     return np.unique(np.sort(e, axis=1), axis=0)
 
 
