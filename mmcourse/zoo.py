@@ -304,3 +304,63 @@ register("grid-cnn", 1, _build_grid_cnn, _train_grid_cnn,
          "48x48 scenes of 1-4 objects -> a 6x6 grid of 128-d features that say what is where (ConvEncoder "
          "pre-trained to tag every cell's colour, shape and size, as in notebook 04, and the cells that hold an "
          "object's centre); used frozen")
+
+
+LM_BLOCK = 128  # positions of the world's language model: 1 + 36 soft tokens + the longest caption fit
+
+
+def _build_world_lm():
+    from .models.lm import TinyGPT
+    from .world.language import lm_vocab
+
+    vocab = lm_vocab()
+    return TinyGPT(len(vocab), dim=LM_DIM, layers=LM_LAYERS, heads=4, block_size=LM_BLOCK, pad_id=vocab.pad)
+
+
+LM_DIM, LM_LAYERS, LM_OBJECTS = 64, 3, 3  # notebook 09 draws scenes of 1-3 objects
+
+
+def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
+    """Next-token prediction on ``language.lm_corpus``: captions of scenes of 1-4 objects, the
+    same scene described again in other words, questions answered with and without a caption of
+    the scene, and questions written as programs. Reports the held-out
+    perplexity next to a unigram model's."""
+    import math
+
+    from .models.lm import perplexity
+    from .models.lmm import pad_sequences
+    from .train import fit
+    from .world.language import lm_corpus
+    from .world.scenes import sample_scenes
+
+    (n, steps), lr = ((2000, 30) if smoke else (60000, LM_STEPS)), 2e-3
+    corpus = lm_corpus(sample_scenes(n, seed=seed * 1000 + 41, min_objects=1, max_objects=LM_OBJECTS), seed=seed)
+    g = torch.Generator().manual_seed(seed)
+
+    def batches():
+        for _ in range(steps):
+            idx = torch.randint(0, len(corpus), (64,), generator=g).tolist()
+            yield pad_sequences([corpus[i] for i in idx], model.pad_id)[0]
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
+    fit(model, batches(), lambda m, b: m.loss(b), optimizer=opt, scheduler=sched,
+        max_steps=steps, device=device, desc="world language model")
+    test = lm_corpus(sample_scenes(200 if smoke else 2000, seed=seed * 1000 + 42, min_objects=1, max_objects=LM_OBJECTS),
+                     seed=seed + 1)
+    tokens, _ = pad_sequences(test, model.pad_id)
+    ppl = perplexity(model.eval(), tokens)
+    counts = torch.bincount(torch.tensor([t for s in corpus for t in s[1:]]), minlength=model.vocab_size).float() + 1
+    logp = (counts / counts.sum()).log()
+    targets = tokens[:, 1:][tokens[:, 1:] != model.pad_id]
+    unigram = math.exp(-logp[targets].mean().item())
+    print(f"world language model, held-out perplexity {ppl:.2f} (a unigram model: {unigram:.2f})")
+    return {"perplexity": ppl, "unigram_perplexity": unigram}
+
+
+LM_STEPS = 1500
+
+register("world-lm", 1, _build_world_lm, _train_world_lm,
+         "a decoder-only transformer (models.lm.TinyGPT) trained on the world's text: captions, captions "
+         "rephrased, questions answered with and without a caption, questions written as programs "
+         "(language.lm_corpus); kept frozen by notebook 09's LLaVA and Q-Former")

@@ -617,3 +617,92 @@ def recipe_vocab() -> Vocabulary:
     """The world's words plus the recipe words (a separate vocabulary, so the captions'
     vocabulary - and every model trained on it - is unchanged by recipes)."""
     return Vocabulary(world_words() + tokenize(RECIPE_WORDS))
+
+
+# ------------------------------------------------------------------ text for the course's language model
+# Notebook 09's small language model reads and writes one vocabulary: the world's words, the
+# program tokens (module names keep their underscore: they are looked up whole, never split by
+# ``tokenize``) and four marker words that say what comes next. A sequence is
+#   <start> [context] describe <caption> <end>
+#   <start> [context] question <question> answer <answer> <end>
+#   <start> question <question> program <program tokens> <end>
+# where the optional context is a caption of the same scene in pre-training, and the soft
+# tokens of a picture or a sound (LLaVA, the Q-Former) later.
+LM_MARKERS = ("describe", "question", "answer", "program")
+LM_QA_TYPES = ("exist", "count", "query")  # answerable from a list of the objects (no positions needed)
+
+
+def lm_vocab() -> Vocabulary:
+    """The language model's vocabulary: world words, program tokens and LM_MARKERS."""
+    return Vocabulary([*world_words(), *LM_MARKERS, *program_vocab().itos])
+
+
+def _lm_words(vocab: Vocabulary, text: str, name: str) -> list[int]:
+    ids = vocab.encode(text, add_special=False)
+    if not ids:
+        raise ValueError(f"{name} holds no words: {text!r}")
+    if vocab.unk in ids:
+        bad = [w for w in tokenize(text) if w not in vocab]
+        raise ValueError(f"{name} uses words outside the vocabulary: {', '.join(bad)} (in {text!r})")
+    return ids
+
+
+def _lm_context(vocab: Vocabulary, context) -> list[int]:
+    checks.instance(vocab, "vocab", Vocabulary)
+    return [vocab.bos] + ([] if context is None else _lm_words(vocab, checks.text(context, "context"), "context"))
+
+
+def lm_caption(vocab: Vocabulary, caption: str, context: str | None = None) -> tuple[list[int], int]:
+    """(ids, start) of ``<start> [context] describe <caption> <end>``; ids[start:] are the
+    tokens to predict (the caption and <end>), ids[:start] the prompt."""
+    ids = _lm_context(vocab, context) + [vocab.stoi["describe"]]
+    return ids + _lm_words(vocab, checks.text(caption, "caption"), "caption") + [vocab.eos], len(ids)
+
+
+def lm_answer(vocab: Vocabulary, question: str, answer: str, context: str | None = None) -> tuple[list[int], int]:
+    """(ids, start) of ``<start> [context] question <question> answer <answer> <end>``;
+    ids[start] is the answer word."""
+    q = _lm_words(vocab, checks.text(question, "question"), "question")
+    checks.choice(answer, "answer", ANSWERS)
+    ids = _lm_context(vocab, context) + [vocab.stoi["question"], *q, vocab.stoi["answer"]]
+    return ids + [vocab.stoi[answer], vocab.eos], len(ids)
+
+
+def lm_program(vocab: Vocabulary, question: str, program=()) -> tuple[list[int], int]:
+    """(ids, start) of ``<start> question <question> program <tokens> <end>``; with the
+    default empty ``program``, just the prompt (ids, len(ids))."""
+    ids = _lm_context(vocab, None) + [vocab.stoi["question"], *_lm_words(vocab, checks.text(question, "question"),
+                                                                            "question"), vocab.stoi["program"]]
+    if not program:
+        return ids, len(ids)
+    return ids + [vocab.stoi[t] for t in program_tokens(program)] + [vocab.eos], len(ids)
+
+
+def lm_corpus(scenes, seed: int = 0) -> list[list[int]]:
+    """Pre-training text for the language model, one sequence per scene, of five kinds: a caption
+    alone (20 %); a caption described again in other words (``context describe caption``, 20 %);
+    a question answered without context (15 %: what the model learns there is the world's
+    prior); one to three questions answered from a caption of the scene (30 %, ``LM_QA_TYPES``,
+    chained: ``context question .. answer .. question .. answer ..``); and a question written as
+    its program (15 %, every type)."""
+    scenes = checks.items(scenes, "scenes")
+    vocab, rng = lm_vocab(), _rng(seed)
+    out = []
+    for scene in scenes:
+        u = rng.random()
+        if u < 0.4:
+            a, b = captions(scene, 2, rng)
+            out.append(lm_caption(vocab, b, a if u >= 0.2 else None)[0])
+        elif u < 0.55:
+            q = questions(scene, 1, rng, types=LM_QA_TYPES)[0]
+            out.append(lm_answer(vocab, q.text, q.answer)[0])
+        elif u < 0.85:
+            qs = questions(scene, int(rng.integers(1, 4)), rng, types=LM_QA_TYPES)
+            ids = lm_answer(vocab, qs[0].text, qs[0].answer, captions(scene, 1, rng)[0])[0][:-1]
+            for q in qs[1:]:
+                ids += lm_answer(vocab, q.text, q.answer)[0][1:-1]
+            out.append(ids + [vocab.eos])
+        else:
+            q = questions(scene, 1, rng)[0]
+            out.append(lm_program(vocab, q.text, q.program)[0])
+    return out

@@ -1,0 +1,268 @@
+"""The small language model (mmcourse.models.lm) and the multimodal bridges (mmcourse.models.lmm)."""
+import pytest
+import torch
+
+from mmcourse.models.lm import TinyGPT, freeze, perplexity, rotary, rotary_angles
+from mmcourse.models.lmm import Binder, Projector, QFormer, SoftPromptLM, pad_sequences
+from mmcourse.world import language as L
+from mmcourse.world.scenes import sample_scenes
+
+V = 20
+
+
+def small_lm(**kw):
+    torch.manual_seed(0)
+    return TinyGPT(V, dim=16, layers=2, heads=2, block_size=32, **kw).eval()
+
+
+def test_shapes_and_prefix():
+    lm = small_lm()
+    tokens = torch.randint(1, V, (3, 7))
+    assert lm(tokens).shape == (3, 7, V)
+    prefix = torch.randn(3, 4, 16)
+    assert lm(tokens, prefix).shape == (3, 11, V)
+
+
+def test_causal_mask_later_token_cannot_change_earlier_outputs():
+    lm = small_lm()
+    tokens = torch.randint(1, V, (2, 10))
+    changed = tokens.clone()
+    changed[:, 6:] = (changed[:, 6:] + 1) % V
+    a, b = lm(tokens), lm(changed)
+    assert torch.equal(a[:, :6], b[:, :6])
+    assert not torch.allclose(a[:, 6:], b[:, 6:])
+    # the same with soft tokens in front: the prefix shifts the positions by 4
+    prefix = torch.randn(2, 4, 16)
+    a, b = lm(tokens, prefix), lm(changed, prefix)
+    assert torch.equal(a[:, :10], b[:, :10])
+
+
+def test_rotary_scores_depend_on_distance_only():
+    torch.manual_seed(0)
+    cos, sin = rotary_angles(20, 8)
+    q, k = torch.randn(8), torch.randn(8)
+    def score(s, t):
+        qs = rotary(q.view(1, 1, 1, 8), cos[s:s + 1], sin[s:s + 1]).flatten()
+        kt = rotary(k.view(1, 1, 1, 8), cos[t:t + 1], sin[t:t + 1]).flatten()
+        return (qs @ kt).item()
+    assert score(5, 2) == pytest.approx(score(13, 10), abs=1e-5)
+    assert score(5, 2) != pytest.approx(score(5, 4), abs=1e-3)
+    assert rotary(q.view(1, 1, 1, 8), cos[:1], sin[:1]).flatten().allclose(q)   # position 0: no rotation
+
+
+def test_prefix_changes_the_text_outputs_and_sits_after_start():
+    lm = small_lm()
+    tokens = torch.randint(1, V, (1, 5))
+    p1, p2 = torch.randn(1, 3, 16), torch.randn(1, 3, 16)
+    a, b = lm(tokens, p1), lm(tokens, p2)
+    assert torch.equal(a[:, 0], b[:, 0])          # <start> comes before the prefix
+    assert not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+def test_padding_after_the_prompt_does_not_change_next_token_logits():
+    lm = small_lm()
+    seqs = [[1, 5, 6, 7], [1, 8]]
+    tokens, lengths = pad_sequences(seqs)
+    batch = lm.next_token_logits(tokens, lengths)
+    for i, s in enumerate(seqs):
+        alone = lm.next_token_logits(torch.tensor([s]), torch.tensor([len(s)]))
+        assert torch.allclose(batch[i], alone[0], atol=1e-5)
+
+
+def test_loss_targets_and_weight_tying():
+    lm = small_lm()
+    assert lm.head.weight is lm.tok.weight
+    tokens = torch.tensor([[1, 4, 5, 6, 2, 0]])
+    full = lm.loss(tokens)
+    targets = torch.zeros_like(tokens, dtype=torch.bool)
+    targets[0, 3] = True
+    one = lm.loss(tokens, targets=targets)
+    logits = lm(tokens)
+    manual = torch.nn.functional.cross_entropy(logits[0, 2:3], tokens[0, 3:4])
+    assert torch.allclose(one, manual)
+    assert not torch.allclose(one, full)
+    # padding is never a target by default
+    manual_all = torch.nn.functional.cross_entropy(logits[0, :4], tokens[0, 1:5])
+    assert torch.allclose(full, manual_all)
+
+
+def test_generate_stops_at_end_token():
+    lm = small_lm()
+    with torch.no_grad():  # make token 3 always follow, then <end> (2) after 3 steps: bias the head
+        lm.ln_f.weight.zero_()
+        lm.ln_f.bias.zero_()
+    out = lm.generate(torch.tensor([[1, 4]]), eos=2, max_new_tokens=5)
+    assert len(out) == 1 and len(out[0]) == 5       # never writes <end>: stops at max_new_tokens
+    # a model whose every prediction is <end> writes nothing
+    lm2 = small_lm()
+    with torch.no_grad():
+        lm2.ln_f.weight.zero_()
+        lm2.ln_f.bias.copy_(lm2.tok.weight[2] * 100)
+    assert lm2.generate(torch.tensor([[1, 4], [1, 5]]), eos=2) == [[], []]
+
+
+def test_generate_matches_step_by_step_argmax():
+    lm = small_lm()
+    prompt = torch.tensor([[1, 7, 3]])
+    out = lm.generate(prompt, eos=2, max_new_tokens=6)[0]
+    seq = prompt
+    for t in out:
+        nxt = lm(seq)[0, -1].argmax().item()
+        assert nxt == t
+        seq = torch.cat([seq, torch.tensor([[nxt]])], 1)
+
+
+def test_bad_inputs_give_clear_errors():
+    lm = small_lm()
+    with pytest.raises(ValueError, match="token ids in"):
+        lm(torch.tensor([[1, V]]))
+    with pytest.raises(ValueError, match="block_size"):
+        lm(torch.ones(1, 40, dtype=torch.long))
+    with pytest.raises(ValueError, match="prefix"):
+        lm(torch.ones(1, 3, dtype=torch.long), torch.randn(1, 2, 15))
+    with pytest.raises(ValueError, match="same number"):
+        lm(torch.ones(2, 3, dtype=torch.long), torch.randn(1, 2, 16))
+    with pytest.raises(ValueError, match="empty"):
+        lm(torch.ones(2, 0, dtype=torch.long))
+    with pytest.raises(TypeError, match="int64"):
+        lm(torch.ones(1, 3))
+    with pytest.raises(ValueError, match="multiple of heads"):
+        TinyGPT(V, dim=10, heads=3)
+    with pytest.raises(ValueError, match="no room"):
+        lm.generate(torch.ones(1, 32, dtype=torch.long), eos=2)
+    with pytest.raises(ValueError, match="targets"):
+        lm.loss(torch.ones(1, 3, dtype=torch.long), targets=torch.ones(1, 2, dtype=torch.bool))
+
+
+def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
+    lm = small_lm()
+    with torch.no_grad():
+        lm.ln_f.weight.zero_()
+        lm.ln_f.bias.zero_()
+    assert perplexity(lm, torch.randint(1, V, (4, 6))) == pytest.approx(V, rel=1e-4)
+
+
+def _bridge_and_lm(kind):
+    lm = small_lm()
+    if kind == "projector":
+        bridge = Projector(8, 16, hidden=12)
+    else:
+        bridge = QFormer(8, 16, V, n_queries=2, dim=8, heads=2, layers=1)
+    return SoftPromptLM(bridge, lm)
+
+
+@pytest.mark.parametrize("kind", ["projector", "qformer"])
+def test_frozen_language_model_stays_frozen(kind):
+    model = _bridge_and_lm(kind)
+    before = {k: v.clone() for k, v in model.lm.state_dict().items()}
+    bridge_before = [p.clone() for p in model.bridge.parameters()]
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    feats = torch.randn(4, 5, 8)
+    tokens = torch.randint(3, V, (4, 6))
+    tokens[:, 0] = 1
+    targets = torch.ones_like(tokens, dtype=torch.bool)
+    instruction = torch.randint(1, V, (4, 3))
+    model.train()
+    assert not model.lm.training
+    for _ in range(3):
+        loss = model.loss(feats, tokens, targets, instruction)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert all(p.grad is None for p in model.lm.parameters())
+    assert all(torch.equal(v, model.lm.state_dict()[k]) for k, v in before.items())
+    assert any(not torch.equal(a, b) for a, b in zip(bridge_before, model.bridge.parameters()))
+
+
+def test_qformer_reads_the_instruction_only_when_aware():
+    torch.manual_seed(0)
+    aware = QFormer(8, 16, V, n_queries=3, dim=8, heads=2).eval()
+    blind = QFormer(8, 16, V, n_queries=3, dim=8, heads=2, instruction_aware=False).eval()
+    feats = torch.randn(2, 5, 8)
+    i1, i2 = torch.randint(1, V, (2, 4)), torch.randint(1, V, (2, 4))
+    assert aware(feats, i1).shape == (2, 3, 16)
+    assert not torch.allclose(aware(feats, i1), aware(feats, i2))
+    assert torch.equal(blind(feats, i1), blind(feats, i2))
+    assert torch.equal(blind(feats, None), blind(feats, i1))
+    # padding in the instruction is masked: extra pad tokens change nothing
+    padded = torch.cat([i1, torch.zeros(2, 3, dtype=torch.long)], 1)
+    assert torch.allclose(aware(feats, i1), aware(feats, padded), atol=1e-5)
+    with pytest.raises(ValueError, match="instruction-aware"):
+        aware(feats)
+    with pytest.raises(ValueError, match="feats"):
+        aware(torch.randn(2, 5, 7), i1)
+    with pytest.raises(ValueError, match="instruction must be"):
+        aware(feats, torch.ones(3, 4, dtype=torch.long))
+
+
+def test_projector_linear_and_mlp():
+    assert isinstance(Projector(8, 16).net, torch.nn.Linear)
+    assert Projector(8, 16, hidden=4)(torch.randn(2, 3, 8)).shape == (2, 3, 16)
+    with pytest.raises(ValueError, match="feats"):
+        Projector(8, 16)(torch.randn(2, 8))
+
+
+def test_binder_pulls_towards_frozen_anchors():
+    torch.manual_seed(0)
+    enc = torch.nn.Linear(6, 10)
+    enc.out_dim = 10
+    binder = Binder(enc, 4)
+    x, anchor = torch.randn(8, 6), torch.nn.functional.normalize(torch.randn(8, 4), dim=-1)
+    opt = torch.optim.Adam(binder.parameters(), lr=1e-2)
+    first = binder.loss(x, anchor).item()
+    for _ in range(100):
+        loss = binder.loss(x, anchor)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first / 2
+    with pytest.raises(ValueError, match="frozen"):
+        binder.loss(x, anchor.requires_grad_())
+    with pytest.raises(ValueError, match="same number"):
+        binder.loss(x, anchor.detach()[:4])
+
+
+def test_pad_sequences():
+    tokens, lengths = pad_sequences([[1, 2, 3], [4]], pad_id=0)
+    assert tokens.tolist() == [[1, 2, 3], [4, 0, 0]] and lengths.tolist() == [3, 1]
+    with pytest.raises(ValueError, match="empty"):
+        pad_sequences([[1], []])
+
+
+def test_world_text_for_the_language_model():
+    vocab = L.lm_vocab()
+    scene = sample_scenes(1, seed=3)[0]
+    ids, start = L.lm_caption(vocab, "there is a red circle", "a red circle on its own")
+    assert vocab.itos[ids[start - 1]] == "describe" and ids[-1] == vocab.eos
+    ids, start = L.lm_answer(vocab, "is there a red circle ?", "yes")
+    assert vocab.itos[ids[start]] == "yes" and vocab.itos[ids[start - 1]] == "answer"
+    prog = (("scene",), ("filter_colour", "red"), ("exist",))
+    ids, start = L.lm_program(vocab, "is there a red object ?", prog)
+    assert [vocab.itos[i] for i in ids[start:-1]] == ["scene", "filter_colour", "red", "exist"]
+    assert L.lm_program(vocab, "is there a red object ?")[0] == ids[:start]
+    corpus = L.lm_corpus([scene] * 20, seed=0)
+    assert len(corpus) == 20 and all(s[0] == vocab.bos and s[-1] == vocab.eos for s in corpus)
+    assert corpus == L.lm_corpus([scene] * 20, seed=0)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        L.lm_caption(vocab, "a violet circle")
+    with pytest.raises(ValueError, match="answer"):
+        L.lm_answer(vocab, "is there a red circle ?", "maybe")
+
+
+def test_freeze():
+    m = torch.nn.Linear(2, 2).train()
+    assert freeze(m) is m and not m.training and not any(p.requires_grad for p in m.parameters())
+    with pytest.raises(TypeError):
+        freeze("not a module")
+
+
+def test_world_lm_recipe_trains_in_smoke_mode(tmp_path, monkeypatch):
+    from mmcourse import zoo
+
+    monkeypatch.setenv("MMCOURSE_CACHE", str(tmp_path))
+    lm = zoo.load("world-lm", seed=0, smoke=True)
+    assert isinstance(lm, TinyGPT) and lm.vocab_size == len(L.lm_vocab())
+    meta = zoo.info("world-lm", seed=0, smoke=True)
+    assert meta["metrics"]["perplexity"] < meta["metrics"]["unigram_perplexity"]
+    again = zoo.load("world-lm", seed=0, smoke=True)   # from the cache: the same weights
+    assert all(torch.equal(a, b) for a, b in zip(lm.state_dict().values(), again.state_dict().values()))
