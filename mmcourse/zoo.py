@@ -306,7 +306,8 @@ register("grid-cnn", 1, _build_grid_cnn, _train_grid_cnn,
          "object's centre); used frozen")
 
 
-LM_BLOCK = 128  # positions of the world's language model: 1 + 36 soft tokens + the longest caption fit
+LM_BLOCK = 128  # positions of the world's language model: 1 + 36 soft tokens + the longest sequence fit
+LM_DIM, LM_LAYERS, LM_OBJECTS, LM_STEPS = 128, 2, 3, 1500  # notebook 09 draws scenes of 1-3 objects
 
 
 def _build_world_lm():
@@ -317,50 +318,84 @@ def _build_world_lm():
     return TinyGPT(len(vocab), dim=LM_DIM, layers=LM_LAYERS, heads=4, block_size=LM_BLOCK, pad_id=vocab.pad)
 
 
-LM_DIM, LM_LAYERS, LM_OBJECTS = 64, 3, 3  # notebook 09 draws scenes of 1-3 objects
+def lm_batches(model, examples, tables, steps: int, seed: int, batch: int = 64, table_share: float = 0.6):
+    """``steps`` batches (tokens, prefix or None, targets) of ``language.LMExample``s: with
+    probability ``table_share`` a batch of examples whose context is their scene's table (rows of
+    ``tables``, turned into soft tokens by ``model.table`` inside the loss), else a batch without
+    context."""
+    from .models.lm import targets_after
+    from .models.lmm import pad_sequences
+    from .world.language import lm_vocab
+
+    answer = lm_vocab().stoi["answer"]
+    with_table = [e for e in examples if e.scene is not None]
+    without = [e for e in examples if e.scene is None]
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        use_table = bool(with_table) and (not without or torch.rand(1, generator=g).item() < table_share)
+        pool = with_table if use_table else without
+        chosen = [pool[i] for i in torch.randint(0, len(pool), (batch,), generator=g).tolist()]
+        tokens, _ = pad_sequences([e.ids for e in chosen], model.pad_id)
+        targets = tokens != model.pad_id
+        only = torch.tensor([e.answers_only for e in chosen])
+        targets[only] = targets_after(tokens[only], answer)
+        yield tokens, (tables[[e.scene for e in chosen]] if use_table else None), targets
 
 
 def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
-    """Next-token prediction on ``language.lm_corpus``: captions of scenes of 1-4 objects, the
-    same scene described again in other words, questions answered with and without a caption of
-    the scene, and questions written as programs. Reports the held-out
-    perplexity next to a unigram model's."""
+    """Next-token prediction on ``language.lm_corpus`` (scenes of 1-3 objects): captions and
+    questions answered with the scene's table as context (only the answers are predicted there),
+    and without context captions, questions answered from the prior and questions written as
+    programs. Reports the held-out perplexity of context-free text next to a unigram model's, and
+    the share of new questions answered right with the table and without it."""
     import math
+
+    import numpy as np
 
     from .models.lm import perplexity
     from .models.lmm import pad_sequences
     from .train import fit
-    from .world.language import lm_corpus
+    from .world.language import LM_QA_TYPES, lm_answer, lm_corpus, lm_table, lm_vocab, questions
     from .world.scenes import sample_scenes
 
-    (n, steps), lr = ((2000, 30) if smoke else (60000, LM_STEPS)), 2e-3
-    corpus = lm_corpus(sample_scenes(n, seed=seed * 1000 + 41, min_objects=1, max_objects=LM_OBJECTS), seed=seed)
-    g = torch.Generator().manual_seed(seed)
-
-    def batches():
-        for _ in range(steps):
-            idx = torch.randint(0, len(corpus), (64,), generator=g).tolist()
-            yield pad_sequences([corpus[i] for i in idx], model.pad_id)[0]
-
+    (n, steps), lr = ((2000, 30) if smoke else (40000, LM_STEPS)), 2e-3
+    vocab = lm_vocab()
+    scenes = sample_scenes(n, seed=seed * 1000 + 41, min_objects=1, max_objects=LM_OBJECTS)
+    corpus, tables = lm_corpus(scenes, seed=seed), lm_table(scenes, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
-    fit(model, batches(), lambda m, b: m.loss(b), optimizer=opt, scheduler=sched,
+
+    def loss(m, b):
+        tokens, table, targets = b
+        return m.loss(tokens, None if table is None else m.table(table), targets=targets)
+
+    fit(model, lm_batches(model, corpus, tables, steps, seed), loss, optimizer=opt, scheduler=sched,
         max_steps=steps, device=device, desc="world language model")
-    test = lm_corpus(sample_scenes(200 if smoke else 2000, seed=seed * 1000 + 42, min_objects=1, max_objects=LM_OBJECTS),
-                     seed=seed + 1)
-    tokens, _ = pad_sequences(test, model.pad_id)
-    ppl = perplexity(model.eval(), tokens)
-    counts = torch.bincount(torch.tensor([t for s in corpus for t in s[1:]]), minlength=model.vocab_size).float() + 1
+    model.eval()
+    dev = next(model.parameters()).device
+    test = sample_scenes(100 if smoke else 1000, seed=seed * 1000 + 42, min_objects=1, max_objects=LM_OBJECTS)
+    text = [e.ids for e in lm_corpus(test, seed=seed + 1) if e.scene is None]
+    ppl = perplexity(model, pad_sequences(text, model.pad_id)[0].to(dev))
+    counts = torch.bincount(torch.tensor([t for e in corpus if e.scene is None for t in e.ids[1:]]),
+                            minlength=model.vocab_size).float() + 1
     logp = (counts / counts.sum()).log()
-    targets = tokens[:, 1:][tokens[:, 1:] != model.pad_id]
-    unigram = math.exp(-logp[targets].mean().item())
-    print(f"world language model, held-out perplexity {ppl:.2f} (a unigram model: {unigram:.2f})")
-    return {"perplexity": ppl, "unigram_perplexity": unigram}
+    unigram = math.exp(-logp[torch.tensor([t for s in text for t in s[1:]])].mean().item())
+    rng = np.random.default_rng(seed)
+    qs = [questions(s, 1, rng, types=LM_QA_TYPES)[0] for s in test]
+    prompts = [lm_answer(vocab, q.text, q.answer) for q in qs]
+    tokens, lengths = pad_sequences([ids[:start] for ids, start in prompts], model.pad_id)
+    tokens, truth = tokens.to(dev), torch.tensor([vocab.stoi[q.answer] for q in qs])
+    with torch.no_grad():
+        read = model.next_token_logits(tokens, lengths, model.table(lm_table(test, vocab).to(dev))).argmax(-1).cpu()
+        prior = model.next_token_logits(tokens, lengths).argmax(-1).cpu()
+    metrics = {"perplexity": ppl, "unigram_perplexity": unigram,
+               "qa_with_table": (read == truth).float().mean().item(), "qa_prior": (prior == truth).float().mean().item()}
+    print(f"world language model: held-out perplexity {ppl:.2f} (a unigram model: {unigram:.2f}); new questions "
+          f"answered {metrics['qa_with_table']:.3f} with the scene's table, {metrics['qa_prior']:.3f} without")
+    return metrics
 
-
-LM_STEPS = 1500
 
 register("world-lm", 1, _build_world_lm, _train_world_lm,
-         "a decoder-only transformer (models.lm.TinyGPT) trained on the world's text: captions, captions "
-         "rephrased, questions answered with and without a caption, questions written as programs "
-         "(language.lm_corpus); kept frozen by notebook 09's LLaVA and Q-Former")
+         "a decoder-only transformer (models.lm.TinyGPT) trained on the world's text (language.lm_corpus): "
+         "captions and questions with and without the scene written as a table of words (language.lm_table), "
+         "questions written as programs; kept frozen by notebook 09's LLaVA and Q-Former")

@@ -231,22 +231,49 @@ def test_pad_sequences():
 
 def test_world_text_for_the_language_model():
     vocab = L.lm_vocab()
-    scene = sample_scenes(1, seed=3)[0]
-    ids, start = L.lm_caption(vocab, "there is a red circle", "a red circle on its own")
-    assert vocab.itos[ids[start - 1]] == "describe" and ids[-1] == vocab.eos
+    ids, start = L.lm_caption(vocab, "there is a red circle")
+    assert vocab.itos[ids[start - 1]] == "describe" and vocab.itos[ids[start]] == "there" and ids[-1] == vocab.eos
     ids, start = L.lm_answer(vocab, "is there a red circle ?", "yes")
     assert vocab.itos[ids[start]] == "yes" and vocab.itos[ids[start - 1]] == "answer"
     prog = (("scene",), ("filter_colour", "red"), ("exist",))
     ids, start = L.lm_program(vocab, "is there a red object ?", prog)
     assert [vocab.itos[i] for i in ids[start:-1]] == ["scene", "filter_colour", "red", "exist"]
     assert L.lm_program(vocab, "is there a red object ?")[0] == ids[:start]
-    corpus = L.lm_corpus([scene] * 20, seed=0)
-    assert len(corpus) == 20 and all(s[0] == vocab.bos and s[-1] == vocab.eos for s in corpus)
-    assert corpus == L.lm_corpus([scene] * 20, seed=0)
     with pytest.raises(ValueError, match="outside the vocabulary"):
         L.lm_caption(vocab, "a violet circle")
     with pytest.raises(ValueError, match="answer"):
         L.lm_answer(vocab, "is there a red circle ?", "maybe")
+
+
+def test_corpus_and_tables():
+    from mmcourse.world.scenes import Obj
+
+    vocab = L.lm_vocab()
+    scenes = sample_scenes(40, seed=3, max_objects=3)
+    corpus = L.lm_corpus(scenes, seed=0)
+    assert len(corpus) == 40 and corpus == L.lm_corpus(scenes, seed=0)
+    assert all(e.ids[0] == vocab.bos and e.ids[-1] == vocab.eos for e in corpus)
+    assert {e.scene is None for e in corpus} == {True, False}
+    assert all(e.scene is not None for e in corpus if e.answers_only)
+    scene = (Obj("circle", "red", "large", 0.5, 0.5),)
+    table = L.lm_table([scene], vocab)
+    assert table.shape == (1, 36, 3)
+    covered = (table != vocab.pad).all(-1)
+    assert covered[0].view(6, 6)[2:4, 2:4].all() and not covered[0, 0]   # the middle cells, not the corner
+    assert [vocab.itos[i] for i in table[0, 14].tolist()] == ["large", "red", "circle"]
+    lm = TinyGPT(len(vocab), dim=8, layers=1, heads=2)
+    soft = lm.table(table)
+    assert soft.shape == (1, 36, 8) and torch.equal(soft[0, 0], torch.zeros(8))
+    assert torch.allclose(soft[0, 14], lm.tok.weight[table[0, 14]].sum(0))
+
+
+def test_targets_after():
+    from mmcourse.models.lm import targets_after
+
+    tokens = torch.tensor([[1, 7, 5, 9, 7, 4, 2]])
+    assert targets_after(tokens, 7).tolist() == [[False, False, True, False, False, True, False]]
+    with pytest.raises(ValueError, match="integer"):
+        targets_after(tokens.float(), 7)
 
 
 def test_freeze():
@@ -264,5 +291,6 @@ def test_world_lm_recipe_trains_in_smoke_mode(tmp_path, monkeypatch):
     assert isinstance(lm, TinyGPT) and lm.vocab_size == len(L.lm_vocab())
     meta = zoo.info("world-lm", seed=0, smoke=True)
     assert meta["metrics"]["perplexity"] < meta["metrics"]["unigram_perplexity"]
+    assert set(meta["metrics"]) >= {"qa_with_table", "qa_prior"}
     again = zoo.load("world-lm", seed=0, smoke=True)   # from the cache: the same weights
     assert all(torch.equal(a, b) for a, b in zip(lm.state_dict().values(), again.state_dict().values()))

@@ -121,6 +121,13 @@ class TinyGPT(nn.Module):
             raise ValueError(f"prefix + tokens = {total} positions, more than block_size={self.block_size}")
         return tokens, prefix
 
+    def table(self, words: torch.Tensor) -> torch.Tensor:
+        """(B, cells, k) word ids -> (B, cells, dim) soft tokens: each cell is the sum of the
+        embeddings of its words (padding ids count as nothing: an empty cell is a zero vector).
+        How notebook 09 writes a scene into the context (``language.lm_table``)."""
+        words = checks.token_ids(words, "words", self.vocab_size, ndim=3)
+        return (self.tok(words) * (words != self.pad_id).unsqueeze(-1)).sum(dim=-2)
+
     def forward(self, tokens: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
         """Logits for the next token at every position. ``prefix`` (B, P, dim): embeddings placed
         right after the first token, so the output has T + P positions (the prefix's included)."""
@@ -189,6 +196,16 @@ class TinyGPT(nn.Module):
                 break
             tokens = torch.cat([tokens, nxt[:, None]], dim=1)
         return out
+
+
+def targets_after(tokens: torch.Tensor, marker: int) -> torch.Tensor:
+    """(B, T) bool: True at every token that follows a ``marker`` token (e.g. the answer words
+    after "answer"): a ``targets`` mask that trains on those tokens only."""
+    if not torch.is_tensor(tokens) or tokens.ndim != 2 or tokens.is_floating_point() or tokens.dtype == torch.bool:
+        raise ValueError(f"tokens must be a (B, T) integer tensor, got {getattr(tokens, 'shape', type(tokens).__name__)}")
+    out = torch.zeros_like(tokens, dtype=torch.bool)
+    out[:, 1:] = tokens[:, :-1] == marker
+    return out
 
 
 def freeze(module: nn.Module) -> nn.Module:

@@ -624,12 +624,15 @@ def recipe_vocab() -> Vocabulary:
 # program tokens (module names keep their underscore: they are looked up whole, never split by
 # ``tokenize``) and four marker words that say what comes next. A sequence is
 #   <start> [context] describe <caption> <end>
-#   <start> [context] question <question> answer <answer> <end>
+#   <start> [context] question <question> answer <answer> [question .. answer ..] <end>
 #   <start> question <question> program <program tokens> <end>
-# where the optional context is a caption of the same scene in pre-training, and the soft
-# tokens of a picture or a sound (LLaVA, the Q-Former) later.
+# The optional context is the scene written as a *table*: one soft token per 8 x 8-pixel cell of
+# the 48 x 48 picture, the sum of the language model's own embeddings of the size, colour and
+# shape words of the object covering that cell (nothing for an empty cell): see ``lm_table``.
+# In pre-training the table comes from the scene itself; LLaVA's projector and the Q-Former
+# later have to write that context from pixels or sound.
 LM_MARKERS = ("describe", "question", "answer", "program")
-LM_QA_TYPES = ("exist", "count", "query")  # answerable from a list of the objects (no positions needed)
+LM_QA_TYPES = ("exist", "count", "query")  # answerable from what covers each cell
 
 
 def lm_vocab() -> Vocabulary:
@@ -647,62 +650,81 @@ def _lm_words(vocab: Vocabulary, text: str, name: str) -> list[int]:
     return ids
 
 
-def _lm_context(vocab: Vocabulary, context) -> list[int]:
+def lm_caption(vocab: Vocabulary, caption: str) -> tuple[list[int], int]:
+    """(ids, start) of ``<start> describe <caption> <end>``; ids[start:] are the tokens to
+    predict (the caption and <end>), ids[:start] the prompt."""
     checks.instance(vocab, "vocab", Vocabulary)
-    return [vocab.bos] + ([] if context is None else _lm_words(vocab, checks.text(context, "context"), "context"))
-
-
-def lm_caption(vocab: Vocabulary, caption: str, context: str | None = None) -> tuple[list[int], int]:
-    """(ids, start) of ``<start> [context] describe <caption> <end>``; ids[start:] are the
-    tokens to predict (the caption and <end>), ids[:start] the prompt."""
-    ids = _lm_context(vocab, context) + [vocab.stoi["describe"]]
+    ids = [vocab.bos, vocab.stoi["describe"]]
     return ids + _lm_words(vocab, checks.text(caption, "caption"), "caption") + [vocab.eos], len(ids)
 
 
-def lm_answer(vocab: Vocabulary, question: str, answer: str, context: str | None = None) -> tuple[list[int], int]:
-    """(ids, start) of ``<start> [context] question <question> answer <answer> <end>``;
-    ids[start] is the answer word."""
+def lm_answer(vocab: Vocabulary, question: str, answer: str) -> tuple[list[int], int]:
+    """(ids, start) of ``<start> question <question> answer <answer> <end>``; ids[start] is the
+    answer word, ids[:start] the prompt."""
+    checks.instance(vocab, "vocab", Vocabulary)
     q = _lm_words(vocab, checks.text(question, "question"), "question")
     checks.choice(answer, "answer", ANSWERS)
-    ids = _lm_context(vocab, context) + [vocab.stoi["question"], *q, vocab.stoi["answer"]]
+    ids = [vocab.bos, vocab.stoi["question"], *q, vocab.stoi["answer"]]
     return ids + [vocab.stoi[answer], vocab.eos], len(ids)
 
 
 def lm_program(vocab: Vocabulary, question: str, program=()) -> tuple[list[int], int]:
     """(ids, start) of ``<start> question <question> program <tokens> <end>``; with the
     default empty ``program``, just the prompt (ids, len(ids))."""
-    ids = _lm_context(vocab, None) + [vocab.stoi["question"], *_lm_words(vocab, checks.text(question, "question"),
-                                                                            "question"), vocab.stoi["program"]]
+    checks.instance(vocab, "vocab", Vocabulary)
+    ids = [vocab.bos, vocab.stoi["question"], *_lm_words(vocab, checks.text(question, "question"), "question"),
+           vocab.stoi["program"]]
     if not program:
         return ids, len(ids)
     return ids + [vocab.stoi[t] for t in program_tokens(program)] + [vocab.eos], len(ids)
 
 
-def lm_corpus(scenes, seed: int = 0) -> list[list[int]]:
-    """Pre-training text for the language model, one sequence per scene, of five kinds: a caption
-    alone (20 %); a caption described again in other words (``context describe caption``, 20 %);
-    a question answered without context (15 %: what the model learns there is the world's
-    prior); one to three questions answered from a caption of the scene (30 %, ``LM_QA_TYPES``,
-    chained: ``context question .. answer .. question .. answer ..``); and a question written as
-    its program (15 %, every type)."""
+def lm_table(scenes, vocab: Vocabulary, resolution: int = 48, cell: int = 8) -> "torch.Tensor":
+    """(N, cells, 3) int64 word ids: for every cell of the grid (row by row), the size, colour and
+    shape word of the object covering it (``scenes.cell_labels``), or three <pad> ids (0) for an
+    empty cell. ``TinyGPT.table`` turns it into soft tokens."""
+    import torch
+
+    from .scenes import cell_labels
+
+    checks.instance(vocab, "vocab", Vocabulary)
+    labels = cell_labels(scenes, resolution, cell).flatten(2).transpose(1, 2)   # (N, cells, [colour, shape, size] + 1)
+    lookup = [[vocab.pad, *(vocab.stoi[w] for w in words)] for words in (COLOURS, SHAPES, SIZES)]
+    words = [torch.tensor(lookup[k])[labels[..., k]] for k in (2, 0, 1)]          # size, colour, shape
+    return torch.stack(words, dim=-1)
+
+
+@dataclass(frozen=True)
+class LMExample:
+    """One pre-training sequence: token ``ids``; ``scene``: the index of the scene whose table is
+    the context (None: no context); ``answers_only``: only the answer words are predicted (a
+    question about a table: the question itself tells nothing about the scene)."""
+    ids: list
+    scene: int | None
+    answers_only: bool
+
+
+def lm_corpus(scenes, seed: int = 0) -> list[LMExample]:
+    """Pre-training data for the language model, one example per scene: with the scene's table
+    as context, a caption (30 %) or one to three questions (``LM_QA_TYPES``) with their answers
+    (30 %); without context, a caption (10 %), a question and its answer (15 %: the world's
+    prior) and a question written as its program (15 %, every type)."""
     scenes = checks.items(scenes, "scenes")
     vocab, rng = lm_vocab(), _rng(seed)
     out = []
-    for scene in scenes:
+    for i, scene in enumerate(scenes):
         u = rng.random()
-        if u < 0.4:
-            a, b = captions(scene, 2, rng)
-            out.append(lm_caption(vocab, b, a if u >= 0.2 else None)[0])
-        elif u < 0.55:
-            q = questions(scene, 1, rng, types=LM_QA_TYPES)[0]
-            out.append(lm_answer(vocab, q.text, q.answer)[0])
-        elif u < 0.85:
-            qs = questions(scene, int(rng.integers(1, 4)), rng, types=LM_QA_TYPES)
-            ids = lm_answer(vocab, qs[0].text, qs[0].answer, captions(scene, 1, rng)[0])[0][:-1]
-            for q in qs[1:]:
+        if u < 0.3 or 0.6 <= u < 0.7:
+            out.append(LMExample(lm_caption(vocab, captions(scene, 1, rng)[0])[0], i if u < 0.3 else None, False))
+        elif u < 0.6:
+            ids = [vocab.bos]
+            for q in questions(scene, int(rng.integers(1, 4)), rng, types=LM_QA_TYPES):
                 ids += lm_answer(vocab, q.text, q.answer)[0][1:-1]
-            out.append(ids + [vocab.eos])
+            out.append(LMExample(ids + [vocab.eos], i, True))
+        elif u < 0.85:
+            q = questions(scene, 1, rng, types=LM_QA_TYPES)[0]
+            out.append(LMExample(lm_answer(vocab, q.text, q.answer)[0], None, False))
         else:
             q = questions(scene, 1, rng)[0]
-            out.append(lm_program(vocab, q.text, q.program)[0])
+            out.append(LMExample(lm_program(vocab, q.text, q.program)[0], None, False))
     return out
