@@ -308,6 +308,7 @@ register("grid-cnn", 1, _build_grid_cnn, _train_grid_cnn,
 
 LM_BLOCK = 128  # positions of the world's language model: 1 + 36 soft tokens + the longest sequence fit
 LM_DIM, LM_LAYERS, LM_OBJECTS, LM_STEPS = 128, 2, 3, 1500  # notebook 09 draws scenes of 1-3 objects
+LM_TABLE_SHARE = 0.6  # batches with the scene's table as context
 
 
 def _build_world_lm():
@@ -369,7 +370,7 @@ def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
         tokens, table, targets = b
         return m.loss(tokens, None if table is None else m.table(table), targets=targets)
 
-    fit(model, lm_batches(model, corpus, tables, steps, seed), loss, optimizer=opt, scheduler=sched,
+    fit(model, lm_batches(model, corpus, tables, steps, seed, table_share=LM_TABLE_SHARE), loss, optimizer=opt, scheduler=sched,
         max_steps=steps, device=device, desc="world language model")
     model.eval()
     dev = next(model.parameters()).device

@@ -249,6 +249,7 @@ SCENES = S.sample_scenes(3, 0, min_objects=2, max_objects=3)
 SCENE = SCENES[0]
 OBJ = SCENE[0]
 VOCAB = L.build_vocab()
+LM_VOCAB = L.lm_vocab()
 SHAPE = G.get_shape("table")
 PINHOLE_K = torch.tensor([[8.0, 0.0, 4.0], [0.0, 8.0, 3.0], [0.0, 0.0, 1.0]])
 PINHOLE_R = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])   # at x = 3, looking at the origin
@@ -440,6 +441,22 @@ LANGUAGE = [
          result=strings),
     Case("language.recipe_category", L.recipe_category, {"scene": SCENE}, {"scene": "any"},
          extra={"scene": SCENE_VALUES}),
+    Case("language.lm_caption", L.lm_caption, {"vocab": LM_VOCAB, "caption": "a red circle on its own"},
+         {"vocab": "any", "caption": "str"},
+         extra={"vocab": [LM_VOCAB, VOCAB, None], "caption": ["a violet circle", "?", "a red circle"]}),
+    Case("language.lm_answer", L.lm_answer, {"vocab": LM_VOCAB, "question": QUESTION.text, "answer": QUESTION.answer},
+         {"vocab": "any", "question": "str", "answer": "str"},
+         extra={"vocab": [LM_VOCAB, VOCAB], "answer": ["yes", "maybe", "red"], "question": ["what is a violet ?"]}),
+    Case("language.lm_program", L.lm_program, {"vocab": LM_VOCAB, "question": QUESTION.text, "program": QUESTION.program},
+         {"vocab": "any", "question": "str", "program": "seq"},
+         extra={"vocab": [LM_VOCAB, VOCAB], "program": [(), [("scene",), ("filter_colour", 3)], "scene", [["scene"]]]},
+         aliases=("program", "step")),
+    Case("language.lm_table", L.lm_table, {"scenes": SCENES, "vocab": LM_VOCAB, "resolution": 16, "cell": 8},
+         {"scenes": "any", "vocab": "any", "resolution": "int", "cell": "int"},
+         extra={"scenes": SCENES_VALUES, "vocab": [LM_VOCAB, VOCAB], "cell": [4, 16, 32], "resolution": [32, 10 ** 6]},
+         result=lambda o, kw: finite(o, ndim=3)),
+    Case("language.lm_corpus", L.lm_corpus, {"scenes": SCENES, "seed": 0}, {"scenes": "any", "seed": "int"},
+         extra={"scenes": SCENES_VALUES}),
 ]
 
 # ------------------------------------------------------------------ world: sound, shapes3d, datasets
@@ -1013,7 +1030,7 @@ def test_the_sweep_covers_the_public_api():
     elsewhere = {"check_scene", "check_scenes",  # the scene checks every world function above uses
                  "speech_clip", "build_vocab", "world_words", "recipe_vocab", "image", "from_texts", "encode",
                  "decode", "sdf", "part_sdf", "part_label", "box", "describe", "attributes", "radius", "extent",
-                 "labels", "table", "lamp", "chair", "stool", "program_vocab"}
+                 "labels", "table", "lamp", "chair", "stool", "program_vocab", "lm_vocab"}
     for module in (A, S, L, W, G, M, GEO):
         for name, obj in vars(module).items():
             if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != module.__name__:

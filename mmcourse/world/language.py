@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import checks
-from .scenes import COLOURS, SHAPES, SIZES, Obj, check_scene
+from .scenes import COLOURS, SHAPES, SIZES, Obj, check_scene, check_scenes
 
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below"}
@@ -640,6 +640,14 @@ def lm_vocab() -> Vocabulary:
     return Vocabulary([*world_words(), *LM_MARKERS, *program_vocab().itos])
 
 
+def _check_lm_vocab(vocab) -> Vocabulary:
+    checks.instance(vocab, "vocab", Vocabulary)
+    missing = [w for w in LM_MARKERS if w not in vocab]
+    if missing:
+        raise ValueError(f"vocab lacks the language model's marker words ({', '.join(missing)}): use language.lm_vocab()")
+    return vocab
+
+
 def _lm_words(vocab: Vocabulary, text: str, name: str) -> list[int]:
     ids = vocab.encode(text, add_special=False)
     if not ids:
@@ -653,7 +661,7 @@ def _lm_words(vocab: Vocabulary, text: str, name: str) -> list[int]:
 def lm_caption(vocab: Vocabulary, caption: str) -> tuple[list[int], int]:
     """(ids, start) of ``<start> describe <caption> <end>``; ids[start:] are the tokens to
     predict (the caption and <end>), ids[:start] the prompt."""
-    checks.instance(vocab, "vocab", Vocabulary)
+    _check_lm_vocab(vocab)
     ids = [vocab.bos, vocab.stoi["describe"]]
     return ids + _lm_words(vocab, checks.text(caption, "caption"), "caption") + [vocab.eos], len(ids)
 
@@ -661,7 +669,7 @@ def lm_caption(vocab: Vocabulary, caption: str) -> tuple[list[int], int]:
 def lm_answer(vocab: Vocabulary, question: str, answer: str) -> tuple[list[int], int]:
     """(ids, start) of ``<start> question <question> answer <answer> <end>``; ids[start] is the
     answer word, ids[:start] the prompt."""
-    checks.instance(vocab, "vocab", Vocabulary)
+    _check_lm_vocab(vocab)
     q = _lm_words(vocab, checks.text(question, "question"), "question")
     checks.choice(answer, "answer", ANSWERS)
     ids = [vocab.bos, vocab.stoi["question"], *q, vocab.stoi["answer"]]
@@ -671,7 +679,7 @@ def lm_answer(vocab: Vocabulary, question: str, answer: str) -> tuple[list[int],
 def lm_program(vocab: Vocabulary, question: str, program=()) -> tuple[list[int], int]:
     """(ids, start) of ``<start> question <question> program <tokens> <end>``; with the
     default empty ``program``, just the prompt (ids, len(ids))."""
-    checks.instance(vocab, "vocab", Vocabulary)
+    _check_lm_vocab(vocab)
     ids = [vocab.bos, vocab.stoi["question"], *_lm_words(vocab, checks.text(question, "question"), "question"),
            vocab.stoi["program"]]
     if not program:
@@ -687,7 +695,7 @@ def lm_table(scenes, vocab: Vocabulary, resolution: int = 48, cell: int = 8) -> 
 
     from .scenes import cell_labels
 
-    checks.instance(vocab, "vocab", Vocabulary)
+    _check_lm_vocab(vocab)
     labels = cell_labels(scenes, resolution, cell).flatten(2).transpose(1, 2)   # (N, cells, [colour, shape, size] + 1)
     lookup = [[vocab.pad, *(vocab.stoi[w] for w in words)] for words in (COLOURS, SHAPES, SIZES)]
     words = [torch.tensor(lookup[k])[labels[..., k]] for k in (2, 0, 1)]          # size, colour, shape
@@ -709,7 +717,7 @@ def lm_corpus(scenes, seed: int = 0) -> list[LMExample]:
     as context, a caption (30 %) or one to three questions (``LM_QA_TYPES``) with their answers
     (30 %); without context, a caption (10 %), a question and its answer (15 %: the world's
     prior) and a question written as its program (15 %, every type)."""
-    scenes = checks.items(scenes, "scenes")
+    scenes = check_scenes(scenes)
     vocab, rng = lm_vocab(), _rng(seed)
     out = []
     for i, scene in enumerate(scenes):
