@@ -14,7 +14,7 @@ need from it:
   the share that are *true* of the scene (``language.describes``), next to the LM's caption with no
   picture at all.
 
-    python benchmarks/probe_lm.py [--threads 2] [--steps 1500] [--dim 128] [--layers 2] [--table-share 0.6] [--llava]
+    python benchmarks/probe_lm.py [--threads 2] [--steps 1500] [--dim 128] [--layers 2] [--table-share 0.8] [--llava]
                                   [--llava-steps 600] [--seed 0]
 
 Measured while building (2026-12-01, 2 threads unless said, seed 0, batch 64; "QA" = new questions of
@@ -41,6 +41,13 @@ types exist / count / query answered with the context against the same questions
   1,500 steps - it had not emerged; the emergence is not robust yet. Programs exact 1.000. LLaVA
   stage 1 on this LM: BLEU-4 0.675 against 0.202 with no picture, 24 % of the captions true of
   their scene (43 s of projector training).
+- Four of five batches with a table instead of three of five (``--table-share 0.8``, now the
+  recipe's), seed 0, one thread (390 s): QA 0.837 with the table, 0.567 without; programs exact
+  1.000; held-out perplexity 1.97 (unigram 32.7). Seeds 1 / 7 (``--llava``, one thread each, two at
+  once, 376 / 367 s): QA 0.885 / 0.877 with the table, 0.555 / 0.564 without; programs 1.000 / 1.000;
+  LLaVA stage 1 BLEU-4 0.719 / 0.688 against 0.211 / 0.260 with no picture, 35 % / 33 % of the
+  captions true of their scene (58 / 53 s of projector training). Reading the table is now robust;
+  a projector trained on captions alone still writes a false caption two times in three.
 """
 from __future__ import annotations
 
@@ -118,7 +125,7 @@ def main():
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--table-share", type=float, default=0.6)
+    ap.add_argument("--table-share", type=float, default=0.8)
     ap.add_argument("--llava", action="store_true")
     ap.add_argument("--llava-steps", type=int, default=600)
     ap.add_argument("--seed", type=int, default=0)
