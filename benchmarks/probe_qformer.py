@@ -11,13 +11,14 @@ bridges write the LM's context from those features, trained on the answer words 
 Next to them: the LM with no context (the prior) and the LM reading the scene's true table
 (``language.lm_table``: the ceiling of what it can read).
 
-    python benchmarks/probe_qformer.py [--threads 2] [--n 4000] [--steps 600] [--seed 0]
+    python benchmarks/probe_qformer.py [--threads 2] [--n 4000] [--steps 600] [--seed 0] [--qdim 64]
                                        [--runs aware:1,blind:1,aware:4,blind:4,llava:0]
 
 Measured while building (2026-12-01, 2 threads, seed 0, the world-lm recipe v2): prior 0.562, true
 table 0.838. With 4,000 questions and 600 steps of 32 (17-25 s each): aware 0.654 / blind 0.614 with
 one query, aware 0.726 / blind 0.666 with four, LLaVA's projector 0.732. With 8,000 questions and
-1,500 steps: aware 0.652 / blind 0.640 with one query. The gap is 0.01-0.06, short of the issue's
+1,500 steps: aware 0.652 / blind 0.640 with one query. A narrower Q-Former (``--qdim 16``, one query,
+600 steps): aware 0.590 / blind 0.582 - both worse; the bridge's training, not its width, limits it. The gap is 0.01-0.06, short of the issue's
 0.1, and every bridge stays far below the true table: the next step is a test where reading the
 instruction matters more (more objects per scene, a narrower query), and a bridge that reaches
 the table's 0.84.
@@ -37,6 +38,7 @@ def main():
     ap.add_argument("--n", type=int, default=4000)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--qdim", type=int, default=64, help="the Q-Former's width")
     ap.add_argument("--runs", default="aware:1,blind:1,aware:4,blind:4,llava:0")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -78,7 +80,7 @@ def main():
         if kind == "llava":
             bridge = Projector(feats.shape[-1], lm.dim, hidden=128)
         else:
-            bridge = QFormer(feats.shape[-1], lm.dim, len(vocab), n_queries=int(n_queries), dim=64, layers=2,
+            bridge = QFormer(feats.shape[-1], lm.dim, len(vocab), n_queries=int(n_queries), dim=a.qdim, layers=2,
                              instruction_aware=kind == "aware")
         model = SoftPromptLM(bridge, lm)
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3, weight_decay=0.01)
