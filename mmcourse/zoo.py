@@ -319,11 +319,12 @@ def _build_world_lm():
     return TinyGPT(len(vocab), dim=LM_DIM, layers=LM_LAYERS, heads=4, block_size=LM_BLOCK, pad_id=vocab.pad)
 
 
-def lm_batches(model, examples, tables, steps: int, seed: int, batch: int = 64, table_share: float = 0.6):
-    """``steps`` batches (tokens, prefix or None, targets) of ``language.LMExample``s: with
-    probability ``table_share`` a batch of examples whose context is their scene's table (rows of
-    ``tables``, turned into soft tokens by ``model.table`` inside the loss), else a batch without
-    context."""
+def lm_batches(model, examples, tables, steps: int, seed: int, batch: int = 64, table_share: float | None = None):
+    """``steps`` batches (tokens, table word ids or None, targets) of ``language.LMExample``s: with
+    probability ``table_share`` (default ``LM_TABLE_SHARE``) a batch of examples whose context is
+    their scene's table (rows of ``tables``, turned into soft tokens by ``model.table`` inside the
+    loss), else a batch without context."""
+    table_share = LM_TABLE_SHARE if table_share is None else table_share
     from .models.lm import targets_after
     from .models.lmm import pad_sequences
     from .world.language import lm_vocab
@@ -370,7 +371,7 @@ def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
         tokens, table, targets = b
         return m.loss(tokens, None if table is None else m.table(table), targets=targets)
 
-    fit(model, lm_batches(model, corpus, tables, steps, seed, table_share=LM_TABLE_SHARE), loss, optimizer=opt, scheduler=sched,
+    fit(model, lm_batches(model, corpus, tables, steps, seed), loss, optimizer=opt, scheduler=sched,
         max_steps=steps, device=device, desc="world language model")
     model.eval()
     dev = next(model.parameters()).device

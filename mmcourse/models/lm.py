@@ -150,10 +150,9 @@ class TinyGPT(nn.Module):
             logits = torch.cat([logits[:, :1], logits[:, 1 + prefix.shape[1]:]], dim=1)
         if targets is None:
             targets = tokens != self.pad_id
-        else:
-            if not torch.is_tensor(targets) or targets.dtype != torch.bool or targets.shape != tokens.shape:
-                raise ValueError(f"targets must be a bool tensor of the tokens' shape {tuple(tokens.shape)}, got "
-                                 f"{getattr(targets, 'dtype', type(targets).__name__)} {tuple(getattr(targets, 'shape', ()))}")
+        elif not torch.is_tensor(targets) or targets.dtype != torch.bool or targets.shape != tokens.shape:
+            raise ValueError(f"targets must be a bool tensor of the tokens' shape {tuple(tokens.shape)}, got "
+                             f"{getattr(targets, 'dtype', type(targets).__name__)} {tuple(getattr(targets, 'shape', ()))}")
         targets = targets[:, 1:]
         if not targets.any():
             raise ValueError("targets selects no token to predict")

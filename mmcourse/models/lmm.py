@@ -182,6 +182,6 @@ def pad_sequences(seqs, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     seqs = checks.items(seqs, "seqs", nonempty=True)
     if any(not len(s) for s in seqs):
         raise ValueError("seqs holds an empty sequence")
-    T = max(len(s) for s in seqs)
-    return (torch.tensor([list(s) + [pad_id] * (T - len(s)) for s in seqs], dtype=torch.long),
+    rows = [torch.as_tensor(list(s), dtype=torch.long) for s in seqs]
+    return (nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=pad_id),
             torch.tensor([len(s) for s in seqs]))
