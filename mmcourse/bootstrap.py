@@ -51,14 +51,31 @@ print(env.describe())
 '''
 
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^)\s]+?/notebooks/([\w.-]+\.ipynb)")
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
 def badge_url(notebook_name: str) -> str:
     return f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{notebook_name}"
 
 
+def badge_markdown(notebook_name: str) -> str:
+    return f"[![Open In Colab]({BADGE_IMAGE})]({badge_url(notebook_name)})"
+
+
+def with_badge(markdown: str, notebook_name: str) -> str:
+    """The title cell's markdown with its Colab badge pointing at REPO; a cell without a badge
+    gets one under its title (or on top)."""
+    if BADGE.search(markdown):
+        return BADGE.sub(lambda m: badge_url(notebook_name), markdown)
+    lines = markdown.split("\n")
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ")), 0)
+    badge = ([""] if at else []) + [badge_markdown(notebook_name)] + ([""] if lines[at:at + 1] != [""] else [])
+    return "\n".join(lines[:at] + badge + lines[at:]).rstrip("\n")
+
+
 def sync(paths, check: bool = False) -> list[Path]:
-    """Write CELL into the first code cell and REPO into the badge of each notebook.
+    """Write CELL into the first code cell and the Colab badge (from REPO) into the first
+    markdown cell of each notebook (a notebook without one gets a markdown cell on top).
 
     Returns the notebooks that differed; with ``check=True`` nothing is written.
     """
@@ -71,12 +88,14 @@ def sync(paths, check: bool = False) -> list[Path]:
         if not code:
             raise ValueError(f"{path}: no code cell to hold the bootstrap")
         first_md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
-        badge = BADGE.sub(lambda m: badge_url(path.name), first_md.source) if first_md else None
-        if code[0].source != CELL or (first_md is not None and badge != first_md.source):
+        badge = with_badge(first_md.source if first_md else "", path.name)
+        if code[0].source != CELL or first_md is None or badge != first_md.source:
             changed.append(path)
             if not check:
                 code[0].source = CELL
-                if first_md is not None:
+                if first_md is None:
+                    nb.cells.insert(0, nbformat.v4.new_markdown_cell(badge))
+                else:
                     first_md.source = badge
                 nbformat.write(nb, path)
     return changed

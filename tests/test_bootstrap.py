@@ -17,10 +17,33 @@ def test_every_notebook_has_the_shared_bootstrap():
     assert books and bootstrap.sync(books, check=True) == [], "run `mmcourse sync-bootstrap`"
 
 
-def test_repository_address_and_version_are_defined_once_and_agree():
+def test_repository_address_is_written_once():
+    """A fork changes one line, bootstrap.REPO: no other tracked file spells the address, except
+    the notebooks' bootstrap cell and Colab badge, which sync-bootstrap writes from it (checked above)."""
+    try:
+        tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    owner_name = bootstrap.REPO.lower()
+    spelled = []
+    for name in filter(None, tracked.decode().split("\0")):
+        path = ROOT / name
+        if name == "mmcourse/bootstrap.py" or not path.is_file():
+            continue
+        if path.suffix == ".ipynb":
+            cells = nbformat.read(path, as_version=4).cells
+            text = "\n".join(c.source for c in cells if c.source != bootstrap.CELL).replace(
+                bootstrap.badge_url(path.name), "")
+        else:
+            text = path.read_text(errors="ignore")
+        if owner_name in text.lower():
+            spelled.append(name)
+    assert not spelled, f"the repository address is spelled out in {spelled}; use mmcourse.bootstrap.REPO"
+
+
+def test_version_is_defined_once_and_torch_has_lower_bounds():
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert meta["urls"]["Repository"] == f"https://github.com/{bootstrap.REPO}"
     assert bootstrap.NEEDS == mmcourse.__version__
     assert "==" not in " ".join(d for d in meta["dependencies"] if d.startswith("torch")), \
         "the package declares lower bounds for torch; exact versions belong in constraints.txt"
@@ -60,3 +83,14 @@ def test_sync_writes_the_cell_and_the_badge_and_is_idempotent(tmp_path):
     assert again.cells[1].source == bootstrap.CELL and again.cells[2].source == "x = 1"
     assert bootstrap.badge_url("99_x.ipynb") in again.cells[0].source
     assert bootstrap.sync([path]) == []
+
+
+def test_sync_gives_a_notebook_without_a_badge_one_under_its_title(tmp_path):
+    path = tmp_path / "09_new.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 09 · New\n\nIntro."),
+                                                   nbformat.v4.new_code_cell(bootstrap.CELL)]), path)
+    assert bootstrap.sync([path], check=True) == [path]
+    bootstrap.sync([path])
+    title = nbformat.read(path, as_version=4).cells[0].source
+    assert title == f"# 09 · New\n\n{bootstrap.badge_markdown('09_new.ipynb')}\n\nIntro."
+    assert bootstrap.sync([path], check=True) == []
