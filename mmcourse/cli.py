@@ -14,6 +14,13 @@
   mmcourse sync-bootstrap [--check] [NOTEBOOK ...]
       Write the one bootstrap cell (mmcourse/bootstrap.py) and the Colab badge into the
       notebooks; with --check only report the notebooks whose copy differs (exit 1).
+  mmcourse site RUN_DIR OUT_DIR [--overwrite]
+      A static HTML site of a run (mmcourse/site.py): an index with every notebook's title,
+      learning goals, run time, device and targets, and one page per executed notebook.
+      It loads nothing from the network.
+  mmcourse release OUT_DIR [--run RUN_DIR]
+      One folder to publish: notebooks/ (instructor copies), student/ (solutions stripped) and
+      site/ of RUN_DIR (default: the newest run in runs/).
 """
 from __future__ import annotations
 
@@ -183,7 +190,7 @@ def run_notebook(path: Path, out_path: Path, parameters: dict, cwd: Path) -> dic
 def write_summary(out: Path, entries: list[dict], meta: dict) -> None:
     (out / "summary.json").write_text(json.dumps({**meta, "notebooks": entries}, indent=2))
     lines = [f"# Course run {meta['started']}", "",
-             f"mode: {'SMOKE' if meta['smoke'] else 'FULL'}, device: {meta['device']}, seed: {meta['seed']}", "",
+             f"mode: {'SMOKE' if meta['smoke'] else 'FULL'}, device: {meta.get('device_used', meta['device'])}, seed: {meta['seed']}", "",
              "| notebook | status | seconds | targets reached |", "|---|---|---|---|"]
     for e in entries:
         reached = f"{sum(r['passed'] for r in e['results'])}/{len(e['results'])}"
@@ -197,6 +204,15 @@ def write_summary(out: Path, entries: list[dict], meta: dict) -> None:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
 
+def _device_name(device) -> str:
+    """'cpu', 'mps', or 'cuda:0 (NVIDIA H200)': what the notebooks of a run ran on."""
+    if device.type != "cuda":
+        return str(device)
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(device)})"
+
+
 def cmd_run(args) -> int:
     from .env import get_device
 
@@ -205,7 +221,7 @@ def cmd_run(args) -> int:
     params = {name: parse_value(value) for name, value in (args.param or [])}
     check_parameters(books, params)  # an instructor's typo fails here, before anything runs
     try:
-        get_device(args.device)  # fail now, with the valid choices, not inside every notebook
+        device = get_device(args.device)  # fail now, with the valid choices, not inside every notebook
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     out = _out_dir(args.out, args.overwrite).resolve()
@@ -216,7 +232,7 @@ def cmd_run(args) -> int:
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     params.update(SMOKE=args.smoke, SEED=args.seed, DEVICE=args.device)
     meta = {"started": datetime.now().isoformat(timespec="seconds"), "smoke": args.smoke,
-            "device": args.device, "seed": args.seed, "parameters": params}
+            "device": args.device, "device_used": _device_name(device), "seed": args.seed, "parameters": params}
     print(f"running {len(books)} notebook(s) from {nb_dir} -> {out}", flush=True)
     entries = []
     for i, book in enumerate(books, 1):
@@ -239,14 +255,13 @@ def strip_solutions(source: str) -> str:
     return SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError('exercise: your code here')\n", source)
 
 
-def cmd_strip(args) -> int:
+def write_student_copies(books: list[Path], dst: Path) -> list[Path]:
+    """Copies of ``books`` in ``dst`` with every solution replaced by a placeholder; each code
+    cell of a copy is checked to parse (SyntaxError otherwise)."""
     import nbformat
 
-    src, dst = Path(args.src), Path(args.dst)
-    books = [src] if src.is_file() else sorted(src.glob("*.ipynb"))
-    if not books:
-        raise SystemExit(f"error: no notebooks at {src}")
     dst.mkdir(parents=True, exist_ok=True)
+    written = []
     for book in books:
         nb = nbformat.read(book, as_version=4)
         for cell in nb.cells:
@@ -254,7 +269,17 @@ def cmd_strip(args) -> int:
                 cell.source = strip_solutions(cell.source)
                 ast.parse(cell.source)  # student copies must still parse
         nbformat.write(nb, dst / book.name)
-        print(f"{book.name} -> {dst / book.name}")
+        written.append(dst / book.name)
+    return written
+
+
+def cmd_strip(args) -> int:
+    src, dst = Path(args.src), Path(args.dst)
+    books = [src] if src.is_file() else sorted(src.glob("*.ipynb"))
+    if not books:
+        raise SystemExit(f"error: no notebooks at {src}")
+    for book, copy in zip(books, write_student_copies(books, dst)):
+        print(f"{book.name} -> {copy}")
     return 0
 
 
@@ -268,6 +293,43 @@ def cmd_sync_bootstrap(args) -> int:
     if not changed:
         print(f"{len(paths)} notebook(s) already have the shared bootstrap")
     return 1 if (args.check and changed) else 0
+
+
+_MISSING_EXTRA = "error: the course site needs the package's lab extra ({} is missing): pip install -e \".[lab]\""
+
+
+def cmd_site(args) -> int:
+    from .site import SiteError, build_site
+
+    start = time.perf_counter()
+    try:
+        pages = build_site(args.run_dir, args.out_dir, overwrite=args.overwrite)
+    except SiteError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except ImportError as exc:
+        raise SystemExit(_MISSING_EXTRA.format(exc.name)) from None
+    size = sum(p.stat().st_size for p in pages)
+    print(f"site: {len(pages)} pages, {size / 1e6:.1f} MB, in {time.perf_counter() - start:.1f} s; "
+          f"open {pages[0].resolve()}")
+    return 0
+
+
+def cmd_release(args) -> int:
+    from .site import SiteError, build_release, latest_run
+
+    try:
+        run_dir = Path(args.run) if args.run else latest_run()
+        print(f"release from the run in {run_dir} -> {args.out_dir}")
+        made = build_release(args.out_dir, run_dir)
+    except SiteError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except ImportError as exc:
+        raise SystemExit(_MISSING_EXTRA.format(exc.name)) from None
+    out = Path(args.out_dir)
+    print(f"{out / 'notebooks'}: {made['notebooks']} instructor notebooks\n"
+          f"{out / 'student'}: {len(made['student'])} student copies (solutions stripped)\n"
+          f"{out / 'site'}: {len(made['pages'])} pages; open {(out / 'site' / 'index.html').resolve()}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -297,6 +359,15 @@ def main(argv=None) -> int:
     boot.add_argument("paths", nargs="*", help="notebooks (default: every course notebook)")
     boot.add_argument("--check", action="store_true", help="only report notebooks that differ")
     boot.set_defaults(func=cmd_sync_bootstrap)
+    site = sub.add_parser("site", help="write a static HTML site of a run (executed notebooks + summary.json)")
+    site.add_argument("run_dir", help="output directory of `mmcourse run`")
+    site.add_argument("out_dir", help="where to write the site (new or empty)")
+    site.add_argument("--overwrite", action="store_true", help="replace the pages of an earlier site in OUT_DIR")
+    site.set_defaults(func=cmd_site)
+    rel = sub.add_parser("release", help="instructor notebooks, student copies and the site in one folder")
+    rel.add_argument("out_dir", help="a new or empty folder")
+    rel.add_argument("--run", help="the run whose site is published (default: the newest in runs/)")
+    rel.set_defaults(func=cmd_release)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -26,7 +26,7 @@ def test_runner_executes_notebook_01_and_writes_a_summary(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[1/1] 01_modalities ... ok" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["smoke"] is True and summary["parameters"]["N_SCENES"] == 200
+    assert summary["smoke"] is True and summary["parameters"]["N_SCENES"] == 200 and summary["device_used"] == "cpu"
     (entry,) = summary["notebooks"]
     assert entry["name"] == "01_modalities" and entry["status"] == "ok" and entry["seconds"] > 0
     names = [r["name"] for r in entry["results"]]
