@@ -42,6 +42,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--qdim", type=int, default=64, help="the Q-Former's width")
     ap.add_argument("--runs", default="aware:1,blind:1,aware:4,blind:4,llava:0")
+    ap.add_argument("--objects", default="1:3", help="MIN:MAX objects per scene")
+    ap.add_argument("--lr", type=float, default=2e-3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from mmcourse import zoo
@@ -53,7 +55,8 @@ def main():
     lm, cnn, vocab = zoo.load("world-lm", seed=a.seed), zoo.load("grid-cnn", seed=a.seed), L.lm_vocab()
 
     def data(n, seed):
-        scenes = sample_scenes(n, seed=seed, min_objects=1, max_objects=3)
+        lo, hi = map(int, a.objects.split(":"))
+        scenes = sample_scenes(n, seed=seed, min_objects=lo, max_objects=hi)
         with torch.no_grad():
             images = render(scenes, zoo.GRID_RESOLUTION)
             feats = torch.cat([cnn(images[i:i + 256], grid=True) for i in range(0, n, 256)])
@@ -85,8 +88,8 @@ def main():
             bridge = QFormer(feats.shape[-1], lm.dim, len(vocab), n_queries=int(n_queries), dim=a.qdim, layers=2,
                              instruction_aware=kind == "aware")
         model = SoftPromptLM(bridge, lm)
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3, weight_decay=0.01)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=a.steps, pct_start=0.1)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.01)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=a.steps, pct_start=0.1)
         g, t0 = torch.Generator().manual_seed(a.seed), time.perf_counter()
         model.train()
         for _ in range(a.steps):
@@ -98,8 +101,9 @@ def main():
             opt.step()
             sched.step()
         model.eval()
-        acc = (model.next_token_logits(test_feats, prompt, lengths, test_words).argmax(-1) == truth).float().mean()
-        print(f"{run}: accuracy {acc:.3f} ({time.perf_counter() - t0:.0f} s of training)")
+        right = model.next_token_logits(test_feats, prompt, lengths, test_words).argmax(-1) == truth
+        by_type = ", ".join(f"{t} {right[[q.type == t for q in test_qs]].float().mean():.3f}" for t in L.LM_QA_TYPES)
+        print(f"{run}: accuracy {right.float().mean():.3f} ({by_type}; {time.perf_counter() - t0:.0f} s of training)")
 
 
 if __name__ == "__main__":

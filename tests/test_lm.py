@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mmcourse.models.lm import TinyGPT, freeze, perplexity, rotary, rotary_angles
-from mmcourse.models.lmm import Binder, Projector, QFormer, SoftPromptLM, pad_sequences
+from mmcourse.models.lmm import Binder, Projector, QFormer, SoftPromptLM, fit_bridge, pad_sequences
 from mmcourse.world import language as L
 from mmcourse.world.scenes import sample_scenes
 
@@ -172,6 +172,52 @@ def test_frozen_language_model_stays_frozen(kind):
     assert all(p.grad is None for p in model.lm.parameters())
     assert all(torch.equal(v, model.lm.state_dict()[k]) for k, v in before.items())
     assert any(not torch.equal(a, b) for a, b in zip(bridge_before, model.bridge.parameters()))
+
+
+def test_fit_bridge_trains_only_the_bridge_and_lowers_the_loss():
+    model = _bridge_and_lm("qformer")
+    before = {k: v.clone() for k, v in model.lm.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(16, 5, 8, generator=g)
+    tokens = torch.randint(3, V, (16, 6), generator=g)
+    tokens[:, 0] = 1
+    targets = torch.zeros_like(tokens, dtype=torch.bool)
+    targets[:, -1] = True
+    tokens[:, -1] = 3 + feats[:, 0, 0].gt(0).long()          # the answer is in the features
+    instruction = torch.randint(1, V, (16, 3), generator=g)
+    def loss():
+        with torch.no_grad():
+            return model.loss(feats, tokens, targets, instruction).item()
+
+    start, bridge_before = loss(), [p.clone() for p in model.bridge.parameters()]
+    assert fit_bridge(model, lambda i: (feats[i], tokens[i], targets[i], instruction[i]), 16, 60, batch=8,
+                      lr=1e-2) is model
+    assert loss() < start - 0.01         # a random LM barely listens to its prefix: the loss falls a little
+    assert all(not torch.equal(a, b) for a, b in zip(bridge_before, model.bridge.parameters()))
+    assert not model.training and not model.lm.training
+    assert all(torch.equal(v, model.lm.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="steps"):
+        fit_bridge(model, lambda i: None, 16, 0)
+    with pytest.raises(TypeError, match="model"):
+        fit_bridge(model.bridge, lambda i: None, 16, 5)
+
+
+def test_lm_qa_batch_lines_up_prompt_targets_and_truth():
+    vocab = L.lm_vocab()
+    qs = [L.Question("is there a red circle ?", "yes", (), "exist", "non-relational"),
+          L.Question("how many large squares are there ?", "two", (), "count", "counting")]
+    b = L.lm_qa_batch(vocab, qs)
+    for i, q in enumerate(qs):
+        ids, start = L.lm_answer(vocab, q.text, q.answer)
+        assert b.tokens[i, :len(ids)].tolist() == ids and b.lengths[i] == start
+        assert b.prompt[i, :start].tolist() == ids[:start]
+        assert b.tokens[i][b.targets[i]].tolist() == [vocab.stoi[q.answer], vocab.eos]
+        assert vocab.decode(b.instruction[i].tolist()) == q.text
+        assert b.truth[i] == vocab.stoi[q.answer]
+    with pytest.raises(TypeError, match="qs"):
+        L.lm_qa_batch(vocab, ["is there a red circle ?"])
+    with pytest.raises(ValueError, match="marker"):
+        L.lm_qa_batch(L.build_vocab(), qs)
 
 
 def test_qformer_reads_the_instruction_only_when_aware():

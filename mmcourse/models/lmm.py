@@ -185,3 +185,17 @@ def pad_sequences(seqs, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     rows = [torch.as_tensor(list(s), dtype=torch.long) for s in seqs]
     return (nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=pad_id),
             torch.tensor([len(s) for s in seqs]))
+
+
+
+def fit_bridge(model: SoftPromptLM, make_batch, n: int, steps: int, *, batch: int = 32, lr: float = 2e-3,
+               seed: int = 0, desc: str = "bridge") -> SoftPromptLM:
+    """Train only ``model``'s bridge (the language model is frozen): ``steps`` AdamW steps on a
+    one-cycle schedule over reshuffles of ``n`` examples; ``make_batch(indices)`` returns (feats,
+    tokens, targets, instruction) for them, on the model's device (instruction None for a bridge
+    that reads none). Returns the model in eval mode."""
+    from .vqa import fit
+
+    checks.instance(model, "model", SoftPromptLM)
+    return fit(model, n, make_batch, lambda m, b: m.loss(*b), steps=steps, lr=lr, seed=seed, batch=batch,
+               weight_decay=0.01, pct_start=0.1, desc=desc)

@@ -736,3 +736,40 @@ def lm_corpus(scenes, seed: int = 0) -> list[LMExample]:
             q = questions(scene, 1, rng)[0]
             out.append(LMExample(lm_program(vocab, q.text, q.program)[0], None, False))
     return out
+
+
+class LMQABatch(NamedTuple):
+    """Questions for the language model, as tensors. ``tokens`` (B, T): ``<start> question ...
+    answer <answer> <end>``, right-padded; ``targets`` (B, T) bool: the answer word and <end>
+    (what a bridge is trained to make the LM say); ``instruction`` (B, W): the question's words
+    alone (what an instruction-aware Q-Former reads); ``prompt`` (B, P) and ``lengths`` (B,): the
+    tokens up to and including ``answer``; ``truth`` (B,): the id of the right answer word."""
+    tokens: "torch.Tensor"
+    targets: "torch.Tensor"
+    instruction: "torch.Tensor"
+    prompt: "torch.Tensor"
+    lengths: "torch.Tensor"
+    truth: "torch.Tensor"
+
+
+def lm_qa_batch(vocab: Vocabulary, qs) -> LMQABatch:
+    """``qs`` (``Question``s) -> an ``LMQABatch`` for the language model of ``lm_vocab()``."""
+    import torch
+    from torch.nn.utils.rnn import pad_sequence
+
+    _check_lm_vocab(vocab)
+    qs = checks.items(qs, "qs", nonempty=True)
+    for i, q in enumerate(qs):
+        checks.instance(q, f"qs[{i}]", Question)
+    seqs = [lm_answer(vocab, q.text, q.answer) for q in qs]
+
+    def pad(rows):
+        return pad_sequence([torch.tensor(r) for r in rows], batch_first=True, padding_value=vocab.pad)
+
+    tokens = pad([ids for ids, _ in seqs])
+    starts = torch.tensor([start for _, start in seqs])
+    position = torch.arange(tokens.shape[1])
+    targets = (position >= starts[:, None]) & (tokens != vocab.pad)
+    return LMQABatch(tokens, targets, pad([ids[2:start - 1] for ids, start in seqs]),
+                     pad([ids[:start] for ids, start in seqs]), starts,
+                     torch.tensor([vocab.stoi[q.answer] for q in qs]))
