@@ -220,6 +220,18 @@ def test_lm_qa_batch_lines_up_prompt_targets_and_truth():
         L.lm_qa_batch(L.build_vocab(), qs)
 
 
+def test_lm_caption_batch_predicts_the_caption_and_end():
+    vocab = L.lm_vocab()
+    texts = ["a red circle on its own", "there is a small blue square and a large green cross"]
+    tokens, targets = L.lm_caption_batch(vocab, texts)
+    for i, t in enumerate(texts):
+        ids, start = L.lm_caption(vocab, t)
+        assert tokens[i, :len(ids)].tolist() == ids
+        assert tokens[i][targets[i]].tolist() == ids[start:]
+    with pytest.raises(ValueError, match="texts"):
+        L.lm_caption_batch(vocab, [])
+
+
 def test_qformer_reads_the_instruction_only_when_aware():
     torch.manual_seed(0)
     aware = QFormer(8, 16, V, n_queries=3, dim=8, heads=2).eval()
@@ -233,6 +245,10 @@ def test_qformer_reads_the_instruction_only_when_aware():
     # padding in the instruction is masked: extra pad tokens change nothing
     padded = torch.cat([i1, torch.zeros(2, 3, dtype=torch.long)], 1)
     assert torch.allclose(aware(feats, i1), aware(feats, padded), atol=1e-5)
+    maps = []
+    assert torch.allclose(aware(feats, i1, attention=maps), aware(feats, i1), atol=1e-5)   # recording changes nothing
+    assert len(maps) == len(aware.layers) and maps[0].shape == (2, 3, 5)
+    assert torch.allclose(maps[0].sum(-1), torch.ones(2, 3))                      # a distribution over the features
     with pytest.raises(ValueError, match="instruction-aware"):
         aware(feats)
     with pytest.raises(ValueError, match="feats"):

@@ -457,6 +457,8 @@ LANGUAGE = [
          result=lambda o, kw: finite(o, ndim=3)),
     Case("language.lm_qa_batch", L.lm_qa_batch, {"vocab": LM_VOCAB, "qs": [QUESTION]}, {"vocab": "any", "qs": "seq"},
          extra={"vocab": [LM_VOCAB, VOCAB], "qs": [[], [QUESTION.text], [QUESTION, None]]}),
+    Case("language.lm_caption_batch", L.lm_caption_batch, {"vocab": LM_VOCAB, "texts": ["a red circle on its own"]},
+         {"vocab": "any", "texts": "seq"}, extra={"vocab": [LM_VOCAB, VOCAB], "texts": [[], [3], ["a violet circle"]]}),
     Case("language.lm_corpus", L.lm_corpus, {"scenes": SCENES, "seed": 0}, {"scenes": "any", "seed": "int"},
          extra={"scenes": SCENES_VALUES}),
 ]

@@ -86,7 +86,9 @@ class QFormerLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
 
     def forward(self, queries: torch.Tensor, feats: torch.Tensor, words: torch.Tensor | None = None,
-                word_pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                word_pad: torch.Tensor | None = None, attention: list | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``attention``: a list to which the cross-attention weights (B, queries, L) are appended."""
         n = queries.shape[1]
         x = queries if words is None else torch.cat([queries, words], dim=1)   # queries and instruction together
         pad = None if words is None else F.pad(word_pad, (n, 0), value=False)  # never mask a query
@@ -94,7 +96,10 @@ class QFormerLayer(nn.Module):
         x = x + self.self_attn(h, h, h, key_padding_mask=pad, need_weights=False)[0]
         q, w = x[:, :n], x[:, n:]
         h = self.ln2(q)                                                        # only the queries look at the image
-        q = q + self.cross_attn(h, feats, feats, need_weights=False)[0]
+        looked, weights = self.cross_attn(h, feats, feats, need_weights=attention is not None)
+        if attention is not None:
+            attention.append(weights)                                          # mean over the heads
+        q = q + looked
         x = torch.cat([q, w], dim=1)
         x = x + self.mlp(self.ln3(x))
         return x[:, :n], (None if words is None else x[:, n:])
@@ -126,7 +131,9 @@ class QFormer(nn.Module):
         self.layers = nn.ModuleList(QFormerLayer(dim, heads) for _ in range(layers))
         self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, out_dim))
 
-    def forward(self, feats: torch.Tensor, instruction: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, instruction: torch.Tensor | None = None,
+                attention: list | None = None) -> torch.Tensor:
+        """``attention``: a list to which each layer's cross-attention weights (B, n_queries, L) are appended."""
         feats = self.feat_in(_check_feats(feats, self.feat_dim, self.queries.dtype))   # (B, L, dim)
         q = self.queries.expand(feats.shape[0], -1, -1)                               # (B, Q, dim)
         words = pad = None
@@ -141,7 +148,7 @@ class QFormer(nn.Module):
             pad = instruction == self.pad_id
             words = self.words(instruction) + self.pos(torch.arange(instruction.shape[1], device=feats.device))
         for layer in self.layers:
-            q, words = layer(q, feats, words, pad)
+            q, words = layer(q, feats, words, pad, attention)
         return self.out(q)                                                            # (B, Q, out_dim)
 
 

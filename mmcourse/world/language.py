@@ -752,24 +752,42 @@ class LMQABatch(NamedTuple):
     truth: "torch.Tensor"
 
 
+def _pad_rows(rows, pad: int):
+    import torch
+    from torch.nn.utils.rnn import pad_sequence
+
+    return pad_sequence([torch.tensor(r) for r in rows], batch_first=True, padding_value=pad)
+
+
+def lm_caption_batch(vocab: Vocabulary, texts) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Captions for the language model: (tokens, targets), (B, T) right-padded ``<start> describe
+    <caption> <end>`` and a bool mask of the caption's words and <end> (what is predicted)."""
+    import torch
+
+    texts, seqs = checks.items(texts, "texts", nonempty=True), []
+    _check_lm_vocab(vocab)
+    for i, t in enumerate(texts):
+        try:
+            seqs.append(lm_caption(vocab, t))
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"texts[{i}]: {e}") from None
+    tokens = _pad_rows([ids for ids, _ in seqs], vocab.pad)
+    starts = torch.tensor([start for _, start in seqs])
+    return tokens, (torch.arange(tokens.shape[1]) >= starts[:, None]) & (tokens != vocab.pad)
+
+
 def lm_qa_batch(vocab: Vocabulary, qs) -> LMQABatch:
     """``qs`` (``Question``s) -> an ``LMQABatch`` for the language model of ``lm_vocab()``."""
     import torch
-    from torch.nn.utils.rnn import pad_sequence
 
     _check_lm_vocab(vocab)
     qs = checks.items(qs, "qs", nonempty=True)
     for i, q in enumerate(qs):
         checks.instance(q, f"qs[{i}]", Question)
     seqs = [lm_answer(vocab, q.text, q.answer) for q in qs]
-
-    def pad(rows):
-        return pad_sequence([torch.tensor(r) for r in rows], batch_first=True, padding_value=vocab.pad)
-
-    tokens = pad([ids for ids, _ in seqs])
+    tokens = _pad_rows([ids for ids, _ in seqs], vocab.pad)
     starts = torch.tensor([start for _, start in seqs])
-    position = torch.arange(tokens.shape[1])
-    targets = (position >= starts[:, None]) & (tokens != vocab.pad)
-    return LMQABatch(tokens, targets, pad([ids[2:start - 1] for ids, start in seqs]),
-                     pad([ids[:start] for ids, start in seqs]), starts,
+    targets = (torch.arange(tokens.shape[1]) >= starts[:, None]) & (tokens != vocab.pad)
+    return LMQABatch(tokens, targets, _pad_rows([ids[2:start - 1] for ids, start in seqs], vocab.pad),
+                     _pad_rows([ids[:start] for ids, start in seqs], vocab.pad), starts,
                      torch.tensor([vocab.stoi[q.answer] for q in qs]))
