@@ -61,7 +61,7 @@ def main():
             images = render(scenes, zoo.GRID_RESOLUTION)
             feats = torch.cat([cnn(images[i:i + 256], grid=True) for i in range(0, n, 256)])
         rng = np.random.default_rng(seed)
-        return scenes, feats, [L.questions(s, 1, rng, types=L.LM_QA_TYPES)[0] for s in scenes]
+        return scenes, feats, [L.lm_questions(s, 1, rng)[0] for s in scenes]
 
     def batch(idx, qs):
         seqs = [L.lm_answer(vocab, qs[i].text, qs[i].answer) for i in idx]

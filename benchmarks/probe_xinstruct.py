@@ -85,7 +85,7 @@ def main():
     def data(n, seed):
         scenes = sample_scenes(n, seed=seed, min_objects=1, max_objects=3)
         rng = np.random.default_rng(seed)
-        return scenes, audio_feats(scenes), [L.questions(s, 1, rng, types=L.LM_QA_TYPES)[0] for s in scenes]
+        return scenes, audio_feats(scenes), [L.lm_questions(s, 1, rng)[0] for s in scenes]
 
     def batch(idx, qs):
         seqs = [L.lm_answer(vocab, qs[i].text, qs[i].answer) for i in idx]

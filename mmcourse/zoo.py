@@ -357,7 +357,7 @@ def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
     from .models.lm import perplexity
     from .models.lmm import pad_sequences
     from .train import fit
-    from .world.language import LM_QA_TYPES, lm_answer, lm_corpus, lm_table, lm_vocab, questions
+    from .world.language import lm_answer, lm_corpus, lm_questions, lm_table, lm_vocab
     from .world.scenes import sample_scenes
 
     (n, steps), lr = ((2000, 30) if smoke else (40000, LM_STEPS)), 2e-3
@@ -383,7 +383,7 @@ def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
     logp = (counts / counts.sum()).log()
     unigram = math.exp(-logp[torch.tensor([t for s in text for t in s[1:]])].mean().item())
     rng = np.random.default_rng(seed)
-    qs = [questions(s, 1, rng, types=LM_QA_TYPES)[0] for s in test]
+    qs = [lm_questions(s, 1, rng)[0] for s in test]
     prompts = [lm_answer(vocab, q.text, q.answer) for q in qs]
     tokens, lengths = pad_sequences([ids[:start] for ids, start in prompts], model.pad_id)
     tokens, truth = tokens.to(dev), torch.tensor([vocab.stoi[q.answer] for q in qs])
@@ -397,7 +397,7 @@ def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
     return metrics
 
 
-register("world-lm", 2, _build_world_lm, _train_world_lm,
+register("world-lm", 3, _build_world_lm, _train_world_lm,
          "a decoder-only transformer (models.lm.TinyGPT) trained on the world's text (language.lm_corpus): "
          "captions and questions with and without the scene written as a table of words (language.lm_table), "
          "questions written as programs; kept frozen by notebook 09's LLaVA and Q-Former")

@@ -329,6 +329,18 @@ def test_corpus_and_tables():
     assert torch.allclose(soft[0, 14], lm.tok.weight[table[0, 14]].sum(0))
 
 
+def test_lm_questions_mix_the_types():
+    import numpy as np
+
+    scenes = sample_scenes(300, seed=4, min_objects=1, max_objects=3)
+    rng = np.random.default_rng(0)
+    types = [L.lm_questions(s, 1, rng)[0].type for s in scenes]
+    counts = {t: types.count(t) for t in L.LM_QA_TYPES}
+    assert all(c > 60 for c in counts.values()), counts            # about a third each, not only "exist"
+    three = L.lm_questions(scenes[0], 3, np.random.default_rng(1))
+    assert len({q.text for q in three}) == len(three) and {q.type for q in three} <= set(L.LM_QA_TYPES)
+
+
 def test_targets_after():
     from mmcourse.models.lm import targets_after
 

@@ -455,6 +455,8 @@ LANGUAGE = [
          {"scenes": "any", "vocab": "any", "resolution": "int", "cell": "int"},
          extra={"scenes": SCENES_VALUES, "vocab": [LM_VOCAB, VOCAB], "cell": [4, 16, 32], "resolution": [32, 10 ** 6]},
          result=lambda o, kw: finite(o, ndim=3)),
+    Case("language.lm_questions", L.lm_questions, {"scene": SCENE, "n": 2, "rng": 0}, {"scene": "any", "n": "int", "rng": "any"},
+         extra={"scene": SCENE_VALUES}),
     Case("language.lm_qa_batch", L.lm_qa_batch, {"vocab": LM_VOCAB, "qs": [QUESTION]}, {"vocab": "any", "qs": "seq"},
          extra={"vocab": [LM_VOCAB, VOCAB], "qs": [[], [QUESTION.text], [QUESTION, None]]}),
     Case("language.lm_caption_batch", L.lm_caption_batch, {"vocab": LM_VOCAB, "texts": ["a red circle on its own"]},

@@ -702,6 +702,14 @@ def lm_table(scenes, vocab: Vocabulary, resolution: int = 48, cell: int = 8) -> 
     return torch.stack(words, dim=-1)
 
 
+def lm_questions(scene, n: int = 1, rng=None) -> list[Question]:
+    """Up to ``n`` distinct questions of ``LM_QA_TYPES`` about ``scene``, the types in a random
+    order (``questions`` alone always starts its cycle with the first type: n=1 would give only
+    "exist" questions)."""
+    rng = _rng(rng)
+    return questions(scene, n, rng, types=tuple(LM_QA_TYPES[i] for i in rng.permutation(len(LM_QA_TYPES))))
+
+
 @dataclass(frozen=True)
 class LMExample:
     """One pre-training sequence: token ``ids``; ``scene``: the index of the scene whose table is
@@ -716,7 +724,7 @@ def lm_corpus(scenes, seed: int = 0) -> list[LMExample]:
     """Pre-training data for the language model, one example per scene: with the scene's table
     as context, a caption (30 %) or one to three questions (``LM_QA_TYPES``) with their answers
     (30 %); without context, a caption (10 %), a question and its answer (15 %: the world's
-    prior) and a question written as its program (15 %, every type)."""
+    prior; question types in random order, ``lm_questions``) and a question written as its program (15 %, every type)."""
     scenes = check_scenes(scenes)
     vocab, rng = lm_vocab(), _rng(seed)
     out = []
@@ -726,11 +734,11 @@ def lm_corpus(scenes, seed: int = 0) -> list[LMExample]:
             out.append(LMExample(lm_caption(vocab, captions(scene, 1, rng)[0])[0], i if u < 0.3 else None, False))
         elif u < 0.6:
             ids = [vocab.bos]
-            for q in questions(scene, int(rng.integers(1, 4)), rng, types=LM_QA_TYPES):
+            for q in lm_questions(scene, int(rng.integers(1, 4)), rng):
                 ids += lm_answer(vocab, q.text, q.answer)[0][1:-1]
             out.append(LMExample(ids + [vocab.eos], i, True))
         elif u < 0.85:
-            q = questions(scene, 1, rng, types=LM_QA_TYPES)[0]
+            q = lm_questions(scene, 1, rng)[0]
             out.append(LMExample(lm_answer(vocab, q.text, q.answer)[0], None, False))
         else:
             q = questions(scene, 1, rng)[0]
