@@ -65,7 +65,7 @@ def programs(lm, seed: int) -> dict:
     vocab, rng = L.lm_vocab(), np.random.default_rng(seed + 3)
     exact = 0
     for scene in sample_scenes(200, seed=seed * 1000 + 77, min_objects=1, max_objects=3):
-        q = L.questions(scene, 1, rng)[0]
+        q = L.lm_questions(scene, 1, rng, types=L.QUESTION_TYPES)[0]
         ids, _ = L.lm_program(vocab, q.text)
         words = [vocab.itos[i] for i in lm.generate(torch.tensor([ids]), vocab.eos, max_new_tokens=12)[0]]
         exact += words == L.program_tokens(q.program)

@@ -337,6 +337,8 @@ def test_lm_questions_mix_the_types():
     types = [L.lm_questions(s, 1, rng)[0].type for s in scenes]
     counts = {t: types.count(t) for t in L.LM_QA_TYPES}
     assert all(c > 60 for c in counts.values()), counts            # about a third each, not only "exist"
+    every = {L.lm_questions(s, 1, rng, types=L.QUESTION_TYPES)[0].type for s in scenes}
+    assert every == set(L.QUESTION_TYPES)
     three = L.lm_questions(scenes[0], 3, np.random.default_rng(1))
     assert len({q.text for q in three}) == len(three) and {q.type for q in three} <= set(L.LM_QA_TYPES)
 

@@ -702,12 +702,13 @@ def lm_table(scenes, vocab: Vocabulary, resolution: int = 48, cell: int = 8) -> 
     return torch.stack(words, dim=-1)
 
 
-def lm_questions(scene, n: int = 1, rng=None) -> list[Question]:
-    """Up to ``n`` distinct questions of ``LM_QA_TYPES`` about ``scene``, the types in a random
-    order (``questions`` alone always starts its cycle with the first type: n=1 would give only
+def lm_questions(scene, n: int = 1, rng=None, types=LM_QA_TYPES) -> list[Question]:
+    """Up to ``n`` distinct questions of ``types`` about ``scene``, the types in a random order
+    (``questions`` alone always starts its cycle with the first type: n=1 would give only
     "exist" questions)."""
     rng = _rng(rng)
-    return questions(scene, n, rng, types=tuple(LM_QA_TYPES[i] for i in rng.permutation(len(LM_QA_TYPES))))
+    types = checks.items(types, "types", nonempty=True)
+    return questions(scene, n, rng, types=tuple(types[i] for i in rng.permutation(len(types))))
 
 
 @dataclass(frozen=True)
@@ -741,7 +742,7 @@ def lm_corpus(scenes, seed: int = 0) -> list[LMExample]:
             q = lm_questions(scene, 1, rng)[0]
             out.append(LMExample(lm_answer(vocab, q.text, q.answer)[0], None, False))
         else:
-            q = questions(scene, 1, rng)[0]
+            q = lm_questions(scene, 1, rng, types=QUESTION_TYPES)[0]
             out.append(LMExample(lm_program(vocab, q.text, q.program)[0], None, False))
     return out
 
