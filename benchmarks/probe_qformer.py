@@ -44,6 +44,8 @@ def main():
     ap.add_argument("--runs", default="aware:1,blind:1,aware:4,blind:4,llava:0")
     ap.add_argument("--objects", default="1:3", help="MIN:MAX objects per scene")
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--layers", type=int, default=2, help="the Q-Former's layers")
+    ap.add_argument("--types", default="exist,count,query", help="question types (of language.LM_QA_TYPES)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from mmcourse import zoo
@@ -61,7 +63,9 @@ def main():
             images = render(scenes, zoo.GRID_RESOLUTION)
             feats = torch.cat([cnn(images[i:i + 256], grid=True) for i in range(0, n, 256)])
         rng = np.random.default_rng(seed)
-        return scenes, feats, [L.lm_questions(s, 1, rng)[0] for s in scenes]
+        qs = [L.lm_questions(s, 1, rng, types=a.types.split(",")) for s in scenes]
+        keep = [i for i, q in enumerate(qs) if q]              # a scene may support none of the types
+        return [scenes[i] for i in keep], feats[keep], [qs[i][0] for i in keep]
 
     def batch(idx, qs):
         seqs = [L.lm_answer(vocab, qs[i].text, qs[i].answer) for i in idx]
@@ -85,7 +89,7 @@ def main():
         if kind == "llava":
             bridge = Projector(feats.shape[-1], lm.dim, hidden=128)
         else:
-            bridge = QFormer(feats.shape[-1], lm.dim, len(vocab), n_queries=int(n_queries), dim=a.qdim, layers=2,
+            bridge = QFormer(feats.shape[-1], lm.dim, len(vocab), n_queries=int(n_queries), dim=a.qdim, layers=a.layers,
                              instruction_aware=kind == "aware")
         model = SoftPromptLM(bridge, lm)
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.01)
@@ -102,7 +106,7 @@ def main():
             sched.step()
         model.eval()
         right = model.next_token_logits(test_feats, prompt, lengths, test_words).argmax(-1) == truth
-        by_type = ", ".join(f"{t} {right[[q.type == t for q in test_qs]].float().mean():.3f}" for t in L.LM_QA_TYPES)
+        by_type = ", ".join(f"{t} {right[[q.type == t for q in test_qs]].float().mean():.3f}" for t in a.types.split(","))
         print(f"{run}: accuracy {right.float().mean():.3f} ({by_type}; {time.perf_counter() - t0:.0f} s of training)")
 
 
