@@ -11,8 +11,9 @@ bridges write the LM's context from those features, trained on the answer words 
 Next to them: the LM with no context (the prior) and the LM reading the scene's true table
 (``language.lm_table``: the ceiling of what it can read).
 
-    python benchmarks/probe_qformer.py [--threads 2] [--n 4000] [--steps 600] [--seed 0] [--qdim 64]
-                                       [--runs aware:1,blind:1,aware:4,blind:4,llava:0]
+    python benchmarks/probe_qformer.py [--threads 2] [--n 4000] [--steps 600] [--seed 0] [--qdim 64] [--layers 2]
+                                       [--runs aware:1,blind:1,aware:4,blind:4,llava:0] [--objects 1:3]
+                                       [--types exist,count,query] [--lr 2e-3]
 
 Measured while building (2026-12-01, 2 threads, seed 0, the world-lm recipe v2): prior 0.562, true
 table 0.838. With 4,000 questions and 600 steps of 32 (17-25 s each): aware 0.654 / blind 0.614 with
@@ -24,6 +25,20 @@ aware 0.744, blind 0.640 - a gap of 0.104: reading the instruction pays once the
 time to learn which object a question names; the blind one saturates. With 600 steps the gap is 0.01-0.06.
 Seed 1, the same settings (prior 0.560, true table 0.868): aware 0.756, blind 0.678 - a gap of 0.078, so
 the 0.1 target is not yet safe for any seed; both bridges stay well below the table.
+
+All of the above turned out to be *yes/no questions only*: ``questions(scene, 1, types=...)`` always
+starts with the first type ("exist"). With ``language.lm_questions`` (types in random order) and the
+world-lm v3 recipe (its prior trained on every type), seed 0, 16,000 questions x 3,000 steps, one query
+(2026-12-01, 2 threads):
+- 1-3 objects, exist / count / query mixed: prior 0.492, true table 0.828; aware 0.768 (exist 0.806,
+  count 0.705, query 0.799), blind 0.714 (0.789 / 0.653 / 0.698). A blind query that sums the scene's
+  words answers "is there a red circle?" nearly as well; "what colour is the large cross?" needs the
+  colour *bound* to the cross, which a summary of several objects loses.
+- 2-3 objects, mixed (``--objects 2:3``): prior 0.470, table 0.790; aware 0.676, blind 0.656 (aware
+  underfits the mixed task in 3,000 steps).
+- 2-3 objects, "what colour / shape / size is the ...?" only (``--objects 2:3 --types query``; 69 / 65 s):
+  prior 0.305, true table 0.792; **aware 0.998, blind 0.671**: a gap of 0.33. One soft token that holds
+  the named object is easier for the LM to read than the 36-cell table. Notebook 09a uses this set.
 """
 from __future__ import annotations
 
