@@ -397,7 +397,7 @@ def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
     return metrics
 
 
-register("world-lm", 3, _build_world_lm, _train_world_lm,
+register("world-lm", 4, _build_world_lm, _train_world_lm,
          "a decoder-only transformer (models.lm.TinyGPT) trained on the world's text (language.lm_corpus): "
          "captions and questions with and without the scene written as a table of words (language.lm_table), "
          "questions written as programs; kept frozen by notebook 09's LLaVA and Q-Former")

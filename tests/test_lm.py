@@ -320,13 +320,15 @@ def test_corpus_and_tables():
     scene = (Obj("circle", "red", "large", 0.5, 0.5),)
     table = L.lm_table([scene], vocab)
     assert table.shape == (1, 36, 3)
-    covered = (table != vocab.pad).all(-1)
-    assert covered[0].view(6, 6)[2:4, 2:4].all() and not covered[0, 0]   # the middle cells, not the corner
-    assert [vocab.itos[i] for i in table[0, 14].tolist()] == ["large", "red", "circle"]
+    filled = (table != vocab.pad).all(-1)
+    assert filled.sum() == 1 and filled[0, 3 * 6 + 3]            # one token, at the cell of the centre (0.5, 0.5)
+    assert [vocab.itos[i] for i in table[0, 21].tolist()] == ["large", "red", "circle"]
+    two = L.lm_table([(Obj("circle", "red", "large", 0.1, 0.1), Obj("cross", "blue", "small", 0.95, 0.7))], vocab)
+    assert (two != vocab.pad).all(-1).sum() == 2 and two[0, 0, 1] == vocab.stoi["red"] and two[0, 4 * 6 + 5, 2] == vocab.stoi["cross"]
     lm = TinyGPT(len(vocab), dim=8, layers=1, heads=2)
     soft = lm.table(table)
     assert soft.shape == (1, 36, 8) and torch.equal(soft[0, 0], torch.zeros(8))
-    assert torch.allclose(soft[0, 14], lm.tok.weight[table[0, 14]].sum(0))
+    assert torch.allclose(soft[0, 21], lm.tok.weight[table[0, 21]].sum(0))
 
 
 def test_lm_questions_mix_the_types():

@@ -627,8 +627,9 @@ def recipe_vocab() -> Vocabulary:
 #   <start> [context] question <question> answer <answer> [question .. answer ..] <end>
 #   <start> question <question> program <program tokens> <end>
 # The optional context is the scene written as a *table*: one soft token per 8 x 8-pixel cell of
-# the 48 x 48 picture, the sum of the language model's own embeddings of the size, colour and
-# shape words of the object covering that cell (nothing for an empty cell): see ``lm_table``.
+# the 48 x 48 picture; the cell that holds an object's centre is the sum of the language model's
+# own embeddings of the object's size, colour and shape words, every other cell is nothing (a
+# zero vector): see ``lm_table``.
 # In pre-training the table comes from the scene itself; LLaVA's projector and the Q-Former
 # later have to write that context from pixels or sound.
 LM_MARKERS = ("describe", "question", "answer", "program")
@@ -688,18 +689,28 @@ def lm_program(vocab: Vocabulary, question: str, program=()) -> tuple[list[int],
 
 
 def lm_table(scenes, vocab: Vocabulary, resolution: int = 48, cell: int = 8) -> "torch.Tensor":
-    """(N, cells, 3) int64 word ids: for every cell of the grid (row by row), the size, colour and
-    shape word of the object covering it (``scenes.cell_labels``), or three <pad> ids (0) for an
-    empty cell. ``TinyGPT.table`` turns it into soft tokens."""
+    """(N, cells, 3) int64 word ids: the scene written as a table of the grid's cells (row by
+    row): the cell that holds an object's centre gets its size, colour and shape word; every
+    other cell three <pad> ids (0). One token per object, where the object is: "how many red
+    circles?" is then a count of tokens, whatever the circles' sizes. ``TinyGPT.table`` turns it
+    into soft tokens."""
     import torch
 
-    from .scenes import cell_labels
-
     _check_lm_vocab(vocab)
-    labels = cell_labels(scenes, resolution, cell).flatten(2).transpose(1, 2)   # (N, cells, [colour, shape, size] + 1)
-    lookup = [[vocab.pad, *(vocab.stoi[w] for w in words)] for words in (COLOURS, SHAPES, SIZES)]
-    words = [torch.tensor(lookup[k])[labels[..., k]] for k in (2, 0, 1)]          # size, colour, shape
-    return torch.stack(words, dim=-1)
+    scenes = check_scenes(scenes)
+    from .scenes import MAX_RESOLUTION
+
+    resolution = checks.integer(resolution, "resolution", low=8, high=MAX_RESOLUTION)
+    cell = checks.integer(cell, "cell", low=1, high=resolution)
+    if resolution % cell:
+        raise ValueError(f"resolution ({resolution}) must be a multiple of cell ({cell})")
+    side = resolution // cell
+    out = torch.full((len(scenes), side * side, 3), vocab.pad, dtype=torch.long)
+    for i, scene in enumerate(scenes):
+        for o in scene:   # objects of the world never share a centre cell often; the later one wins then
+            row, col = min(int(o.y * side), side - 1), min(int(o.x * side), side - 1)
+            out[i, row * side + col] = torch.tensor([vocab.stoi[o.size], vocab.stoi[o.colour], vocab.stoi[o.shape]])
+    return out
 
 
 def lm_questions(scene, n: int = 1, rng=None, types=LM_QA_TYPES) -> list[Question]:
