@@ -43,6 +43,7 @@ from mmcourse import geometry as GEO
 from mmcourse import metrics as M
 from mmcourse import train as T
 from mmcourse.models import audiovisual as AV
+from mmcourse.models import balance as BAL
 from mmcourse.models import captioning as C
 from mmcourse.models import contrastive as CT
 from mmcourse.models import encoders as E
@@ -984,6 +985,110 @@ MODELS = [
 ]
 
 
+# ------------------------------------------------------------------ models.balance (notebook 10, issue 18)
+BAL_TRAIN, BAL_VAL = [2.0, 1.0, 0.5], [2.1, 1.5, 1.4]
+BAL_CURVE_VALUES = [[1.0], [1.0, 0.5, 0.4, 0.3], [[1.0, 0.5, 0.4]], torch.tensor([1.0, 0.5, 0.4]),
+                    np.array([1.0, 0.5, 0.4]), [1.0, NAN, 0.4], [1e308, -1e308, 1e308], ["a", 0.5, 0.4], [2.0, 2.0, 2.0]]
+BAL_CURVES = {"fused": ([2.0, 1.2, 0.6], [2.0, 1.6, 1.5]), "a": (BAL_TRAIN, BAL_VAL)}
+BAL_ENC_A, BAL_ENC_B = torch.nn.Linear(4, 3), torch.nn.Linear(2, 3)
+BAL_FUSION = BAL.LateFusion(E.ConvEncoder(out_dim=8, width=4), CT.ProjectionHead(5, 4), 3, fusion="concat",
+                            dims=(8, 4)).eval()
+BAL_SCHEDULE = BAL.GBlendSchedule(["fused", "a"], every=2)
+
+
+def _bal_apply_ogm(encoder_params_a, encoder_params_b, coeffs, noise, generator):
+    for p in (*BAL_ENC_A.parameters(), *BAL_ENC_B.parameters()):
+        p.grad = torch.ones_like(p)
+    return BAL.apply_ogm(encoder_params_a, encoder_params_b, coeffs, noise, generator)
+
+
+def _bal_grad_norms(groups):
+    _bal_apply_ogm(BAL_ENC_A, BAL_ENC_B, (1.0, 1.0), False, None)
+    return BAL.grad_norms(groups)
+
+
+def _bal_schedule(heads, every, floor, weights):
+    schedule = BAL.GBlendSchedule(heads, every, floor, weights)
+    for i in range(3):
+        schedule.record({h: (1.0 - 0.2 * i, 1.0 - 0.1 * i) for h in schedule.heads})
+    return schedule.weights
+
+
+def _bal_weights(out, kw):
+    assert all(math.isfinite(w) and w >= 0 for w in out.values()) and abs(sum(out.values()) - 1) < 1e-9, out
+
+
+BAL_WINDOW = {"train_loss": BAL_TRAIN, "val_loss": BAL_VAL, "start": 0, "end": None}
+BAL_WINDOW_KINDS = {"train_loss": "tensor", "val_loss": "tensor", "start": "int", "end": "int"}
+BALANCE = [
+    Case("balance.overfitting_generalisation", BAL.overfitting_generalisation, BAL_WINDOW, BAL_WINDOW_KINDS,
+         extra={"train_loss": BAL_CURVE_VALUES, "val_loss": BAL_CURVE_VALUES, "end": [None, 1, 2]},
+         result=lambda o, kw: all(math.isfinite(v) for v in o) or pytest.fail(f"{o}"), examples=20),
+    Case("balance.ogr", BAL.ogr, BAL_WINDOW, BAL_WINDOW_KINDS,
+         extra={"train_loss": BAL_CURVE_VALUES, "val_loss": BAL_CURVE_VALUES},
+         result=lambda o, kw: (o >= 0 and not math.isnan(o)) or pytest.fail(f"{o}")),
+    Case("balance.gblend_weights", BAL.gblend_weights, {"curves": BAL_CURVES, "start": 0, "end": None, "floor": 0.01},
+         {"curves": "any", "start": "int", "end": "int", "floor": "float"},
+         extra={"curves": [{"a": (BAL_TRAIN, BAL_VAL)}, {"a": (BAL_TRAIN, BAL_VAL[:2])}, {"a": BAL_TRAIN},
+                           {"a": (BAL_TRAIN, BAL_VAL), "b": ([1.0, 0.5], [1.0, 0.9])},
+                           {"a": ([1e308, -1e308, 0.0], BAL_VAL)}, {"a": (BAL_TRAIN, [2.0, 2.5, 3.0])},
+                           [(BAL_TRAIN, BAL_VAL)], {}],
+                "floor": [1e-6, 1e-7, 1e300]},
+         result=_bal_weights, examples=25),
+    Case("balance.blended_loss", BAL.blended_loss,
+         {"losses": {"a": torch.tensor(1.0), "b": torch.tensor(2.0)}, "weights": {"a": 0.5, "b": 0.5}},
+         {"losses": "any", "weights": "any"},
+         extra={"losses": [{"a": torch.ones(2), "b": torch.tensor(2.0)}, {"a": 1.0, "b": 2.0}, {"a": torch.tensor(1)}],
+                "weights": [{"a": 1.0}, {"a": -1.0, "b": 1.0}, {"a": NAN, "b": 1.0}, {"a": "x", "b": 1.0}]},
+         result=lambda o, kw: finite(o, ())),
+    Case("balance.GBlendSchedule", _bal_schedule, {"heads": ["fused", "a"], "every": 2, "floor": 0.01, "weights": None},
+         {"heads": "seq", "every": "int", "floor": "float", "weights": "any"},
+         extra={"heads": [["a", "a"], ["a"], [""]],
+                "weights": [{"fused": 1.0, "a": 0.0}, {"fused": 1.0}, {"a": 1.0, "b": 1.0}]},
+         result=_bal_weights),
+    Case("balance.GBlendSchedule.record", BAL_SCHEDULE.record, {"losses": {"fused": (1.0, 1.1), "a": (1.0, 1.2)}},
+         {"losses": "any"},
+         extra={"losses": [{"fused": (1.0, 1.1)}, {"fused": (1.0, NAN), "a": (1.0, 1.0)},
+                           {"fused": 1.0, "a": (1.0, 1.0)}, {"fused": (torch.tensor(1.0), 1.0), "a": (1.0, torch.ones(2))}]},
+         result=_bal_weights),
+    Case("balance.ogm_score", BAL.ogm_score, {"logits": torch.randn(3, 4), "targets": torch.tensor([0, 3, 1])},
+         {"logits": "tensor", "targets": "tensor"},
+         extra={"logits": [torch.randn(3, 1), torch.randn(2, 4), torch.randn(3, 4).double(), torch.randn(4)],
+                "targets": [torch.tensor([0, 4, 1]), torch.tensor([0, 1]), torch.tensor([[0, 1, 2]]), [0, 1, 2]]},
+         result=lambda o, kw: (0 <= o <= len(kw["logits"]) + 1e-4) or pytest.fail(f"{o}")),
+    Case("balance.ogm_coefficients", BAL.ogm_coefficients,
+         {"score_a": 2.0, "score_b": 1.0, "alpha": 0.5, "shifted": True},
+         {"score_a": "float", "score_b": "float", "alpha": "float", "shifted": "any"},
+         extra={"score_a": [torch.tensor(3.0), torch.ones(2), 1e-300, 1e300],
+                "score_b": [1e-300, 1e300, torch.tensor([2.0])], "shifted": [False]},
+         result=lambda o, kw: all(0 <= k <= 1 for k in o[:2]) or pytest.fail(f"{o}"), examples=20),
+    Case("balance.apply_ogm", _bal_apply_ogm, {"encoder_params_a": BAL_ENC_A, "encoder_params_b": BAL_ENC_B,
+                                               "coeffs": (0.5, 1.0), "noise": True, "generator": None},
+         {"encoder_params_a": "any", "encoder_params_b": "any", "coeffs": "seq", "noise": "any", "generator": "any"},
+         extra={"encoder_params_a": [BAL_ENC_B, [BAL_ENC_A.weight, BAL_ENC_A.weight], [torch.zeros(2)],
+                                     [torch.zeros(2, requires_grad=True)], list(BAL_ENC_A.parameters())],
+                "encoder_params_b": [[BAL_ENC_B.weight], torch.nn.Linear(2, 2), BAL_ENC_A.parameters()],
+                "coeffs": [(0.5, 1.5), (NAN, 1.0), BAL.ogm_coefficients(2.0, 1.0, 0.5), (1.0, 0.2, 3.0), torch.ones(2)],
+                "generator": [torch.Generator(), 0]},
+         examples=25),
+    Case("balance.grad_norms", _bal_grad_norms, {"groups": {"a": BAL_ENC_A, "b": list(BAL_ENC_B.parameters())}},
+         {"groups": "any"}, extra={"groups": [{"a": [torch.zeros(2)]}, {"a": []}, {"a": "x"}, [BAL_ENC_A], {}]},
+         result=lambda o, kw: all(math.isfinite(v) and v >= 0 for v in o.values()) or pytest.fail(f"{o}")),
+    Case("balance.modality_dropout", BAL.modality_dropout,
+         {"features": [torch.rand(4, 3), torch.rand(4, 2, 2)], "p": 0.5, "training": True, "generator": None},
+         {"features": "seq", "p": "float", "training": "any", "generator": "any"},
+         extra={"features": [[torch.rand(4, 3)], [torch.rand(4, 3), torch.rand(5, 3)], [torch.rand(4, 3), torch.arange(4)],
+                             [torch.rand(0, 3), torch.rand(0, 3)], [torch.rand(4, 3), torch.full((4, 3), NAN)],
+                             torch.rand(2, 4, 3)],
+                "p": [0.0, 1.0, 1.5], "generator": [torch.Generator(), 3]},
+         result=lambda o, kw: [finite(x, tuple(f.shape)) for x, f in zip(o, kw["features"])], examples=25),
+    Case("balance.LateFusion.forward", BAL_FUSION, {"x_a": IMAGES, "x_b": torch.rand(2, 5)},
+         {"x_a": "tensor", "x_b": "tensor"},
+         extra={"x_a": IMAGE_VALUES, "x_b": [torch.rand(3, 5), torch.rand(2, 4), torch.rand(2, 5).double()]},
+         result=lambda o, kw: [finite(t, (len(kw["x_a"]), 3)) for t in o],
+         aliases=("images", "x")),  # each encoder checks its own input and names its own argument
+]
+
 def _save(path, model, optimizer, **meta):
     return T.save_checkpoint(path, model, optimizer, **meta)
 
@@ -996,7 +1101,7 @@ CHECKPOINTS = [
          ok=(FileNotFoundError,)),
 ]
 
-ALL = AUDIO + WORLD + LANGUAGE + SOUND + SHAPES3D + DATASETS + METRICS + GEOMETRY + MODELS + CHECKPOINTS
+ALL = AUDIO + WORLD + LANGUAGE + SOUND + SHAPES3D + DATASETS + METRICS + GEOMETRY + MODELS + BALANCE + CHECKPOINTS
 PATH_CASES = {"sound.save_wav", "sound.load_wav", "train.save_checkpoint", "train.load_checkpoint"}
 
 
