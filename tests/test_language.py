@@ -181,7 +181,7 @@ def test_caption_style_weights():
 
 
 def test_all_captions_holds_every_generated_caption_and_describes():
-    from mmcourse.world.language import all_captions, describes
+    from mmcourse.world.language import all_captions, describes, tokenize
 
     rng = np.random.default_rng(1)
     for scene in SCENES[:120]:
@@ -189,6 +189,7 @@ def test_all_captions_holds_every_generated_caption_and_describes():
         caps = captions(scene, 5, rng)
         assert set(caps) <= every, (set(caps) - every, scene)
         assert all(describes(c, scene) for c in caps)
+        assert all(describes(" ".join(tokenize(c)), scene) for c in caps)        # as a model writes it: no punctuation
     one = (Obj("circle", "red", "small", 0.3, 0.3),)
     two = (Obj("circle", "red", "small", 0.2, 0.5), Obj("square", "blue", "large", 0.8, 0.5))
     assert "a red circle on its own" in all_captions(one) and "one object: a small red circle" in all_captions(one)

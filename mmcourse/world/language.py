@@ -287,9 +287,12 @@ def all_captions(scene) -> set[str]:
 
 def describes(caption: str, scene) -> bool:
     """Is ``caption`` a true caption of ``scene`` in the world's grammar (one ``captions``
-    could have produced for it)? A retrieval "miss" whose top image passes this test found an
-    image the caption describes just as well as its own."""
-    return checks.text(caption, "caption") in all_captions(scene)
+    could have produced for it, compared as ``tokenize``d words, so "two shapes in total: a red
+    circle, ..." and a model's "two shapes in total a red circle ..." are the same)? A retrieval
+    "miss" whose top image passes this test found an image the caption describes just as well as
+    its own."""
+    words = tokenize(checks.text(caption, "caption"))   # punctuation and case do not matter: a model writes tokens
+    return any(tokenize(c) == words for c in all_captions(scene))
 
 
 def tags(scene) -> list[str]:
