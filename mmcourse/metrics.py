@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +72,8 @@ def bleu(references, hypotheses, max_n: int = 4) -> dict[int, float]:
     ``references``: one list of reference sentences per hypothesis; ``hypotheses``: one
     sentence each. A sentence is a string (split on spaces) or a list of tokens (words or ids).
     NLTK's convention: a hypothesis shorter than n tokens still counts one (unmatched) n-gram,
-    so very short outputs lower BLEU-n even when they equal a reference.
+    so very short outputs lower BLEU-n even when they equal a reference. No n-gram in common
+    gives BLEU-n = 0 (without NLTK's warning).
     """
     from nltk.translate.bleu_score import corpus_bleu
 
@@ -94,7 +96,9 @@ def bleu(references, hypotheses, max_n: int = 4) -> dict[int, float]:
     refs = [[toks(r, f"references[{i}][{j}]") for j, r in enumerate(checks.items(rs, f"references[{i}]"))]
             for i, rs in enumerate(references)]
     hyps = [toks(h, f"hypotheses[{i}]") for i, h in enumerate(hypotheses)]
-    return {n: float(corpus_bleu(refs, hyps, weights=(1 / n,) * n)) for n in range(1, max_n + 1)}
+    with warnings.catch_warnings():  # NLTK warns when no n-gram matches; the score is then 0, which is the answer
+        warnings.filterwarnings("ignore", message=r"\s*The hypothesis contains 0 counts", category=UserWarning)
+        return {n: float(corpus_bleu(refs, hyps, weights=(1 / n,) * n)) for n in range(1, max_n + 1)}
 
 
 # ------------------------------------------------------------------ sound source localisation

@@ -224,3 +224,14 @@ def test_part_iou_hand_made_and_against_torchmetrics():
                         ((p[:0], t[:0], 5), "non-empty")):
         with pytest.raises(ValueError, match=words):
             part_iou(*args)
+
+
+def test_bleu_without_common_ngrams_is_zero_and_silent():
+    import warnings
+
+    from mmcourse import metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # any warning fails the test
+        scores = metrics.bleu([["a red circle on its own"]], ["two blue squares to the left"])
+    assert scores[4] == 0.0
