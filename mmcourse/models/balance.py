@@ -417,7 +417,9 @@ def apply_ogm(encoder_params_a, encoder_params_b, coeffs, noise: bool = True,
         g <- g + N(0, std(g)^2)                 if noise (GE, generalisation enhancement)
 
     The noise has the standard deviation of the (modulated) gradient itself, per parameter
-    tensor, as in the authors' code; it goes to both encoders. encoder_params_a / _b: a module
+    tensor, and goes to both encoders. (The authors' code, GeWu-Lab/OGM-GE_CVPR2022, draws it
+    with the std of the *unmodulated* gradient and only for convolution weights; the paper's
+    covariance of the SGD noise is approximated by this per-tensor std either way.) encoder_params_a / _b: a module
     or an iterable of parameters, each with a .grad, no parameter in both. Pass the encoders
     only - the fusion head is not modulated. coeffs: ogm_coefficients' result or a (k_a, k_b)
     pair in [0, 1]. Under AMP call it after scaler.unscale_(optimizer). ``generator`` (on the
