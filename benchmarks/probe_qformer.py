@@ -64,8 +64,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from mmcourse import zoo
-    from mmcourse.models.lm import targets_after
-    from mmcourse.models.lmm import Projector, QFormer, SoftPromptLM, pad_sequences
+    from mmcourse.models.lmm import Projector, QFormer, SoftPromptLM
     from mmcourse.world import language as L
     from mmcourse.world.scenes import render, sample_scenes
 
@@ -82,17 +81,10 @@ def main():
         keep = [i for i, q in enumerate(qs) if q]              # a scene may support none of the types
         return [scenes[i] for i in keep], feats[keep], [qs[i][0] for i in keep]
 
-    def batch(idx, qs):
-        seqs = [L.lm_answer(vocab, qs[i].text, qs[i].answer) for i in idx]
-        tokens, _ = pad_sequences([ids for ids, _ in seqs], vocab.pad)
-        words, _ = pad_sequences([ids[2:start - 1] for ids, start in seqs], vocab.pad)   # the question's words
-        prompt, lengths = pad_sequences([ids[:start] for ids, start in seqs], vocab.pad)
-        return tokens, targets_after(tokens, vocab.stoi["answer"]), words, prompt, lengths
-
     scenes, feats, qs = data(a.n, a.seed * 1000 + 201)
     test, test_feats, test_qs = data(500, a.seed * 1000 + 202)
-    _, _, test_words, prompt, lengths = batch(range(len(test_qs)), test_qs)
-    truth = torch.tensor([vocab.stoi[q.answer] for q in test_qs])
+    test_qa = L.lm_qa_batch(vocab, test_qs)
+    test_words, prompt, lengths, truth = test_qa.instruction, test_qa.prompt, test_qa.lengths, test_qa.truth
     with torch.no_grad():
         prior = (lm.next_token_logits(prompt, lengths).argmax(-1) == truth).float().mean().item()
         table = lm.table(L.lm_table(test, vocab))
@@ -113,7 +105,8 @@ def main():
         model.train()
         for _ in range(a.steps):
             idx = torch.randint(0, len(scenes), (32,), generator=g).tolist()
-            tokens, targets, words, _, _ = batch(idx, qs)
+            qa = L.lm_qa_batch(vocab, [qs[i] for i in idx])
+            tokens, targets, words = qa.tokens, qa.targets, qa.instruction
             loss = model.loss(feats[idx], tokens, targets, words)
             opt.zero_grad()
             loss.backward()

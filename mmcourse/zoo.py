@@ -357,7 +357,7 @@ def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
     from .models.lm import perplexity
     from .models.lmm import pad_sequences
     from .train import fit
-    from .world.language import lm_answer, lm_corpus, lm_questions, lm_table, lm_vocab
+    from .world.language import lm_corpus, lm_qa_batch, lm_questions, lm_table, lm_vocab
     from .world.scenes import sample_scenes
 
     (n, steps), lr = ((2000, 30) if smoke else (40000, LM_STEPS)), 2e-3
@@ -383,10 +383,8 @@ def _train_world_lm(model, *, seed: int, smoke: bool, device=None) -> dict:
     logp = (counts / counts.sum()).log()
     unigram = math.exp(-logp[torch.tensor([t for s in text for t in s[1:]])].mean().item())
     rng = np.random.default_rng(seed)
-    qs = [lm_questions(s, 1, rng)[0] for s in test]
-    prompts = [lm_answer(vocab, q.text, q.answer) for q in qs]
-    tokens, lengths = pad_sequences([ids[:start] for ids, start in prompts], model.pad_id)
-    tokens, truth = tokens.to(dev), torch.tensor([vocab.stoi[q.answer] for q in qs])
+    qa = lm_qa_batch(vocab, [lm_questions(s, 1, rng)[0] for s in test])
+    tokens, lengths, truth = qa.prompt.to(dev), qa.lengths, qa.truth
     with torch.no_grad():
         read = model.next_token_logits(tokens, lengths, model.table(lm_table(test, vocab).to(dev))).argmax(-1).cpu()
         prior = model.next_token_logits(tokens, lengths).argmax(-1).cpu()

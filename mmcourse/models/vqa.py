@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import checks
-from ..world.scenes import COLOURS, SHAPES, SIZES, Obj
+from ..world.scenes import COLOURS, SHAPES, SIZES, Obj, _centre_cell
 
 INPUTS = ("both", "question", "image")
 MAX_SIDE = 256  # cells a side of a feature grid (a 2,048-pixel picture at 8 pixels a cell)
@@ -354,11 +354,6 @@ def program_targets(programs, vocab) -> torch.Tensor:
 # scene parser
 
 COLOUR_NAMES, SIZE_NAMES = tuple(COLOURS), tuple(SIZES)
-
-
-def _centre_cell(o: Obj, side: int) -> tuple[int, int]:
-    """(row, column) of the cell of a side x side grid that holds the centre of object ``o``."""
-    return min(int(o.y * side), side - 1), min(int(o.x * side), side - 1)
 
 
 def centre_cells(scenes, side: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import checks
-from .scenes import COLOURS, SHAPES, SIZES, Obj, check_scene, check_scenes
+from .scenes import COLOURS, MAX_RESOLUTION, SHAPES, SIZES, Obj, _centre_cell, check_scene, check_scenes
 
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 RELATIONS = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below"}
@@ -701,8 +701,6 @@ def lm_table(scenes, vocab: Vocabulary, resolution: int = 48, cell: int = 8) -> 
 
     _check_lm_vocab(vocab)
     scenes = check_scenes(scenes)
-    from .scenes import MAX_RESOLUTION
-
     resolution = checks.integer(resolution, "resolution", low=8, high=MAX_RESOLUTION)
     cell = checks.integer(cell, "cell", low=1, high=resolution)
     if resolution % cell:
@@ -711,7 +709,7 @@ def lm_table(scenes, vocab: Vocabulary, resolution: int = 48, cell: int = 8) -> 
     out = torch.full((len(scenes), side * side, 3), vocab.pad, dtype=torch.long)
     for i, scene in enumerate(scenes):
         for o in scene:   # objects of the world never share a centre cell often; the later one wins then
-            row, col = min(int(o.y * side), side - 1), min(int(o.x * side), side - 1)
+            row, col = _centre_cell(o, side)
             out[i, row * side + col] = torch.tensor([vocab.stoi[o.size], vocab.stoi[o.colour], vocab.stoi[o.shape]])
     return out
 
@@ -782,11 +780,19 @@ def _pad_rows(rows, pad: int):
     return pad_sequence([torch.tensor(r) for r in rows], batch_first=True, padding_value=pad)
 
 
+def _lm_rows(seqs, pad: int):
+    """(ids, start) pairs -> right-padded tokens (B, T), the starts (B,) and the bool mask of the
+    tokens from each start on (what is predicted)."""
+    import torch
+
+    tokens = _pad_rows([ids for ids, _ in seqs], pad)
+    starts = torch.tensor([start for _, start in seqs])
+    return tokens, starts, (torch.arange(tokens.shape[1]) >= starts[:, None]) & (tokens != pad)
+
+
 def lm_caption_batch(vocab: Vocabulary, texts) -> tuple["torch.Tensor", "torch.Tensor"]:
     """Captions for the language model: (tokens, targets), (B, T) right-padded ``<start> describe
     <caption> <end>`` and a bool mask of the caption's words and <end> (what is predicted)."""
-    import torch
-
     texts, seqs = checks.items(texts, "texts", nonempty=True), []
     _check_lm_vocab(vocab)
     for i, t in enumerate(texts):
@@ -794,9 +800,8 @@ def lm_caption_batch(vocab: Vocabulary, texts) -> tuple["torch.Tensor", "torch.T
             seqs.append(lm_caption(vocab, t))
         except (TypeError, ValueError) as e:
             raise type(e)(f"texts[{i}]: {e}") from None
-    tokens = _pad_rows([ids for ids, _ in seqs], vocab.pad)
-    starts = torch.tensor([start for _, start in seqs])
-    return tokens, (torch.arange(tokens.shape[1]) >= starts[:, None]) & (tokens != vocab.pad)
+    tokens, _, targets = _lm_rows(seqs, vocab.pad)
+    return tokens, targets
 
 
 def lm_qa_batch(vocab: Vocabulary, qs) -> LMQABatch:
@@ -808,9 +813,7 @@ def lm_qa_batch(vocab: Vocabulary, qs) -> LMQABatch:
     for i, q in enumerate(qs):
         checks.instance(q, f"qs[{i}]", Question)
     seqs = [lm_answer(vocab, q.text, q.answer) for q in qs]
-    tokens = _pad_rows([ids for ids, _ in seqs], vocab.pad)
-    starts = torch.tensor([start for _, start in seqs])
-    targets = (torch.arange(tokens.shape[1]) >= starts[:, None]) & (tokens != vocab.pad)
+    tokens, starts, targets = _lm_rows(seqs, vocab.pad)
     return LMQABatch(tokens, targets, _pad_rows([ids[2:start - 1] for ids, start in seqs], vocab.pad),
                      _pad_rows([ids[:start] for ids, start in seqs], vocab.pad), starts,
                      torch.tensor([vocab.stoi[q.answer] for q in qs]))

@@ -305,6 +305,12 @@ def render_close_up(scenes, resolution: int = 32, zoom: float = CLOSE_UP_ZOOM, d
     return render(scenes, big, device=device)[:, :, off:off + resolution, off:off + resolution].contiguous()
 
 
+def _centre_cell(o: Obj, side: int) -> tuple[int, int]:
+    """(row, column) of the cell of a side x side grid that holds the centre of object ``o``
+    (shared by vqa's centre targets and language.lm_table)."""
+    return min(int(o.y * side), side - 1), min(int(o.x * side), side - 1)
+
+
 def cell_labels(scenes, resolution: int = 48, cell: int = 8, min_cover: float = 0.2) -> torch.Tensor:
     """Dense labels for a grid of ``cell`` x ``cell`` pixel cells: (N, 3, H/cell, W/cell) long,
     the colour, shape and size index + 1 of the object covering most of each cell (0: no
